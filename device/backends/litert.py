@@ -1,0 +1,34 @@
+"""Import of the TFLite interpreter: ai-edge-litert first, tflite-runtime as the fallback."""
+from __future__ import annotations
+
+from ..errors import BackendUnavailableError
+
+
+def interpreter_module():
+    """The module providing Interpreter (and load_delegate), or a clear error naming the package."""
+    try:
+        from ai_edge_litert import interpreter as mod  # the maintained runtime, aarch64 wheels
+        return mod
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter as mod  # older Pi images
+        return mod
+    except ImportError:
+        raise BackendUnavailableError(
+            "no TFLite runtime installed: `pip install ai-edge-litert` (or tflite-runtime on older systems)"
+        ) from None
+
+
+def make_interpreter(path, num_threads: int | None = None, delegates=(), xnnpack: bool = True):
+    """An allocated Interpreter for a .tflite file. xnnpack=False keeps plain builtin kernels,
+    so every op and constant tensor stays visible (used to read weights)."""
+    mod = interpreter_module()
+    kwargs = {"model_path": str(path), "num_threads": num_threads}
+    if delegates:
+        kwargs["experimental_delegates"] = list(delegates)
+    if not xnnpack:
+        kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    it = mod.Interpreter(**kwargs)
+    it.allocate_tensors()
+    return it

@@ -1,0 +1,37 @@
+"""The exception tree. Leaves also inherit the matching built-in, so callers may catch either."""
+
+
+class SeesayError(Exception):
+    """Base of every error seesay raises on purpose; the message says what to do."""
+
+
+class BundleError(SeesayError, ValueError):
+    """A model bundle is missing, corrupt or from an incompatible version."""
+
+
+class BundleMissingError(BundleError, FileNotFoundError):
+    """A bundle folder or one of its files does not exist."""
+
+
+class ConfigError(SeesayError, ValueError):
+    """A configuration file or option is invalid."""
+
+
+class BackendUnavailableError(SeesayError, ImportError):
+    """A runtime (TFLite, Edge TPU, TensorRT) is not installed on this machine."""
+
+
+class ImageError(SeesayError, ValueError):
+    """An image could not be read or decoded."""
+
+
+class CameraError(SeesayError, OSError):
+    """The camera is missing, busy or stopped delivering frames."""
+
+
+class SpeechError(SeesayError, OSError):
+    """Speech synthesis or the audio output failed."""
+
+
+class DataError(SeesayError, ValueError):
+    """A dataset file is missing or malformed (training/convert side)."""

@@ -1,0 +1,145 @@
+"""Caption search over token ids: greedy and beam. Shared by training (float Keras step),
+convert (the accuracy check) and the device (TFLite step), so any difference between the float
+model and the int8 bundle is the model's, never the search's.
+
+A *step* is any callable  step(tokens int32[B], state {name: float32[B, ...]})
+                              -> (logits float32[B, V], new_state {name: ...}, alpha float32[B, P]).
+It holds the image context (features, keys) itself and broadcasts it to B rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+State = Mapping[str, np.ndarray]
+Step = Callable[[np.ndarray, State], tuple[np.ndarray, dict, np.ndarray]]
+
+
+@dataclass
+class SearchResult:
+    tokens: list[int]  # generated ids, without <start>/<end>
+    token_logprobs: list[float]  # log p of each generated id (and of <end> when finished)
+    attention: np.ndarray  # [len(tokens), P] attention weights per generated word
+    score: float  # length-normalised log-probability used to rank beams
+    finished: bool  # False when max_len was hit before <end>
+    beams: list[tuple[list[int], float]] = field(default_factory=list)  # all final beams, best first
+
+    @property
+    def mean_logprob(self) -> float:
+        return float(np.mean(self.token_logprobs)) if self.token_logprobs else float("-inf")
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float32) - logits.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def _banned_mask(vocab_size: int, banned: tuple[int, ...]) -> np.ndarray:
+    m = np.zeros(vocab_size, np.float32)
+    m[list(banned)] = -np.inf
+    return m
+
+
+def _tile(state: State, k: int) -> dict:
+    return {n: np.repeat(np.asarray(v, np.float32), k, axis=0) for n, v in state.items()}
+
+
+def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: int = 20,
+           banned: tuple[int, ...] = (0, 1, 3)) -> SearchResult:
+    """Most probable word at each step. banned: ids never emitted (<pad> <start> <unk>)."""
+    state = dict(init_state)
+    token = np.array([start_id], np.int32)
+    ids, lps, atts = [], [], []
+    mask = None
+    for _ in range(max_len):
+        logits, state, alpha = step(token, state)
+        logp = log_softmax(logits)[0]
+        if mask is None:
+            mask = _banned_mask(logp.shape[-1], banned)
+        nxt = int(np.argmax(logp + mask))
+        lps.append(float(logp[nxt]))
+        if nxt == end_id:
+            return SearchResult(ids, lps, _stack(atts, alpha), float(np.mean(lps)), True)
+        ids.append(nxt)
+        atts.append(alpha[0])
+        token = np.array([nxt], np.int32)
+    return SearchResult(ids, lps, _stack(atts, alpha), float(np.mean(lps)), False)
+
+
+def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam: int = 3,
+                max_len: int = 20, length_penalty: float = 1.0,
+                banned: tuple[int, ...] = (0, 1, 3)) -> SearchResult:
+    """Beam search, `beam` hypotheses batched through the step's batch dimension.
+
+    Scores are sum(log p) / len**length_penalty (len counts <end>). Stops when `beam` hypotheses
+    have ended; if none ends within max_len the best unfinished one is returned (finished=False).
+    The batch stays `beam` wide throughout (row 0 alone is live at the first step), so a
+    fixed-batch runtime sees one shape.
+    """
+    if beam <= 1:
+        return greedy(step, init_state, start_id, end_id, max_len, banned)
+    k = beam
+    state = _tile(init_state, k)
+    tokens = np.full(k, start_id, np.int32)
+    scores = np.full(k, -np.inf, np.float32)
+    scores[0] = 0.0
+    hist_ids = np.zeros((k, 0), np.int32)
+    hist_lp = np.zeros((k, 0), np.float32)
+    hist_att = None  # [k, t, P]
+    finished: list[tuple[float, list[int], list[float], np.ndarray]] = []
+    mask = None
+    for t in range(max_len):
+        logits, state, alpha = step(tokens, state)
+        logp = log_softmax(logits)
+        if mask is None:
+            mask = _banned_mask(logp.shape[-1], banned)
+            hist_att = np.zeros((k, 0, alpha.shape[-1]), np.float32)
+        total = scores[:, None] + logp + mask  # [k, V]
+        flat = np.argsort(-total, axis=None, kind="stable")[: 2 * k]
+        parents, words = np.unravel_index(flat, total.shape)
+        keep_p, keep_w = [], []
+        for p, w in zip(parents, words):
+            if not np.isfinite(total[p, w]):
+                break
+            if w == end_id:
+                lps = list(hist_lp[p]) + [float(logp[p, w])]
+                norm = float(total[p, w]) / (len(lps) ** length_penalty)
+                finished.append((norm, list(map(int, hist_ids[p])), lps, hist_att[p].copy()))
+            elif len(keep_p) < k:
+                keep_p.append(p)
+                keep_w.append(w)
+            if len(keep_p) == k and len(finished) >= k:
+                break
+        if len(finished) >= k or not keep_p:
+            break
+        keep_p, keep_w = np.array(keep_p), np.array(keep_w, np.int32)
+        hist_ids = np.concatenate([hist_ids[keep_p], keep_w[:, None]], 1)
+        hist_lp = np.concatenate([hist_lp[keep_p], logp[keep_p, keep_w][:, None]], 1)
+        hist_att = np.concatenate([hist_att[keep_p], alpha[keep_p][:, None]], 1)
+        scores = total[keep_p, keep_w].astype(np.float32)
+        state = {n: v[keep_p] for n, v in state.items()}
+        tokens = keep_w
+    if finished:
+        finished.sort(key=lambda f: -f[0])
+        norm, ids, lps, att = finished[0]
+        return SearchResult(ids, lps, att, norm, True, [(f[1], f[0]) for f in finished])
+    # No hypothesis ended within max_len: fall back to the best unfinished one.
+    norm_alive = scores / (hist_ids.shape[1] ** length_penalty)
+    b = int(np.argmax(norm_alive))
+    return SearchResult(list(map(int, hist_ids[b])), list(map(float, hist_lp[b])), hist_att[b],
+                        float(norm_alive[b]), False,
+                        [(list(map(int, hist_ids[i])), float(norm_alive[i])) for i in np.argsort(-norm_alive)])
+
+
+def _stack(atts: list, alpha: np.ndarray) -> np.ndarray:
+    return np.stack(atts) if atts else np.zeros((0, alpha.shape[-1]), np.float32)
+
+
+def search(step: Step, init_state: State, start_id: int, end_id: int, beam: int = 3,
+           max_len: int = 20, length_penalty: float = 1.0) -> SearchResult:
+    """Greedy when beam <= 1, else beam search."""
+    if beam <= 1:
+        return greedy(step, init_state, start_id, end_id, max_len)
+    return beam_search(step, init_state, start_id, end_id, beam, max_len, length_penalty)

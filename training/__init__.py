@@ -1,0 +1,1 @@
+"""seesay host-side training (TensorFlow/Keras). Imports device/ for what must match the device."""

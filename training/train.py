@@ -1,0 +1,227 @@
+"""Training: cached frozen-backbone features -> teacher-forced decoder with attention, masked
+cross-entropy + doubly stochastic attention penalty, Adam with cosine decay, early stopping on
+validation BLEU-4 (greedy, device search code), checkpoints that carry config + vocabulary."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from device.vocab import Vocabulary, tokenize
+
+from .checkpoint import save_config
+from .config import ModelConfig, TrainConfig
+from .data import load_dataset, split
+from .evaluate import caption_encoded, run_head, score_results
+from .features import compute_grids
+from .float_step import KerasCaptioner
+from .metrics import best_constant_caption, caption_metrics
+from .model import build_decoder_step, build_encoder
+
+log = logging.getLogger("seesay.train")
+
+_MIRROR = {"left": "right", "right": "left"}
+
+
+def mirror_caption(text: str) -> str:
+    """The caption of the mirrored image: left and right swap."""
+    return " ".join(_MIRROR.get(w, w) for w in tokenize(text))
+
+
+def encode_captions(vocab: Vocabulary, caps: list[str], max_len: int) -> np.ndarray:
+    arr = np.zeros((len(caps), max_len + 2), np.int32)  # <pad> = 0 after <end>
+    for i, c in enumerate(caps):
+        ids = vocab.encode(c, max_len)
+        arr[i, : len(ids)] = ids
+    return arr
+
+
+def make_strategy(name: str):
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()  # all local GPUs (or the CPU), gradients all-reduced
+    if name != "none":
+        raise ValueError(f"--distribute must be none or mirrored, not {name!r}")
+    return tf.distribute.get_strategy()
+
+
+def _loss_fn(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, grids, tokens, training: bool, n_replicas: int):
+    enc = head(grids, training=training)
+    state = [enc[n] for n in cfg.state_names]
+    inp, tgt = tokens[:, :-1], tokens[:, 1:]  # teacher forcing: feed word t, predict word t+1
+    mask = tf.cast(tgt != 0, tf.float32)  # [B,T]
+    ce_sum, alpha_sum = 0.0, 0.0
+    for t in range(tokens.shape[1] - 1):
+        out = decoder([inp[:, t], *state, enc["features"], enc["keys"]], training=training)
+        state = [out[n] for n in cfg.state_names]
+        onehot = tf.one_hot(tgt[:, t], cfg.vocab_size)
+        soft = onehot * (1 - tcfg.label_smoothing) + tcfg.label_smoothing / cfg.vocab_size
+        ce = tf.nn.softmax_cross_entropy_with_logits(soft, out["logits"])  # [B]
+        ce_sum += ce * mask[:, t]
+        alpha_sum += out["alpha"] * mask[:, t : t + 1]  # [B,49]
+    n_words = tf.maximum(tf.reduce_sum(mask, 1), 1.0)
+    ce_mean = tf.reduce_mean(ce_sum / n_words)
+    # doubly stochastic attention: every position should be looked at about once over the caption
+    penalty = tf.reduce_mean(tf.reduce_sum((1.0 - alpha_sum) ** 2, axis=1)) / float(cfg.grid ** 2)
+    return ce_mean + tcfg.attention_penalty * penalty, ce_mean
+
+
+def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, images_dir: str | None = None,
+          cache_dir: str | None = None, resume: bool = False, text_captions: str | None = None) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    keras.utils.set_random_seed(tcfg.seed)
+
+    samples, report = load_dataset(data, images_dir)
+    print(f"data: {report.summary()}")
+    train_s, val_s = split(samples, tcfg.val_fraction, tcfg.seed)
+    print(f"split (seed {tcfg.seed}): {len(train_s)} train / {len(val_s)} val images")
+    if resume and (out / "vocab.json").is_file():
+        vocab = Vocabulary.load(out / "vocab.json")
+    else:
+        vocab = Vocabulary.build([c for s in train_s for c in s.captions], tcfg.min_count)
+        vocab.save(out / "vocab.json")
+    mcfg = dataclasses.replace(mcfg, vocab_size=len(vocab))
+    print(f"vocabulary: {len(vocab)} words (min count {tcfg.min_count})")
+
+    strategy = make_strategy(tcfg.distribute)
+    with strategy.scope():
+        encoder, backbone, head = build_encoder(mcfg, tcfg.encoder_weights)
+        backbone.trainable = False  # frozen: its features are computed once and cached
+        decoder = build_decoder_step(mcfg)
+
+    paths = [s.image for s in train_s + val_s]
+    desc = {"backbone": mcfg.backbone, "alpha": mcfg.alpha, "size": mcfg.image_size, "weights": tcfg.encoder_weights}
+    grids, ok = compute_grids(backbone, paths, mcfg.image_size, desc, cache_dir, tcfg.hflip)
+    n_all = len(paths)
+    tr_idx = [i for i in range(len(train_s)) if ok[i]]
+    va_idx = [i for i in range(len(train_s), n_all) if ok[i]]
+
+    img_idx, caps = [], []
+    for i in tr_idx:
+        for c in train_s[i].captions:
+            img_idx.append(i), caps.append(c)
+            if tcfg.hflip:
+                img_idx.append(n_all + i), caps.append(mirror_caption(c))
+    tokens = encode_captions(vocab, caps, mcfg.max_len)
+    img_idx = np.array(img_idx, np.int32)
+    n_pairs = len(img_idx)
+    steps_per_epoch = max(1, n_pairs // tcfg.batch_size)
+    print(f"{n_pairs} training captions ({'with' if tcfg.hflip else 'without'} mirrored copies), {steps_per_epoch} steps/epoch")
+
+    with strategy.scope():
+        schedule = keras.optimizers.schedules.CosineDecay(tcfg.lr, tcfg.epochs * steps_per_epoch, alpha=tcfg.lr_final_fraction)
+        opt = keras.optimizers.Adam(schedule, global_clipnorm=tcfg.clip_norm)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+        variables = head.trainable_variables + decoder.trainable_variables
+        opt.build(variables)
+        state_ckpt = tf.train.Checkpoint(head=head, decoder=decoder, optimizer=opt, epoch=epoch_var)
+    state_mgr = tf.train.CheckpointManager(state_ckpt, out / "state", max_to_keep=1)
+
+    history: list[dict] = []
+    best = -1.0
+    if resume and state_mgr.latest_checkpoint:
+        state_ckpt.restore(state_mgr.latest_checkpoint)
+        if (out / "history.json").is_file():
+            history = json.loads((out / "history.json").read_text())
+            best = max((h["val_bleu4"] for h in history), default=-1.0)
+        print(f"resumed from {state_mgr.latest_checkpoint} at epoch {int(epoch_var.numpy())}")
+
+    rng = np.random.default_rng(tcfg.seed + int(epoch_var.numpy()))
+
+    def gen():
+        order = rng.permutation(n_pairs)[: steps_per_epoch * tcfg.batch_size]
+        for s in range(0, len(order), tcfg.batch_size):
+            b = order[s : s + tcfg.batch_size]
+            yield grids[img_idx[b]].astype(np.float32), tokens[b]
+
+    g = mcfg.grid
+    sig = (tf.TensorSpec((None, g, g, grids.shape[-1]), tf.float32), tf.TensorSpec((None, mcfg.max_len + 2), tf.int32))
+    n_rep = strategy.num_replicas_in_sync
+
+    def replica_step(gr, tk):
+        with tf.GradientTape() as tape:
+            loss, ce = _loss_fn(head, decoder, mcfg, tcfg, gr, tk, True, n_rep)
+            scaled = loss / n_rep
+        grads = tape.gradient(scaled, variables)
+        opt.apply_gradients(zip(grads, variables))
+        return loss, ce
+
+    @tf.function
+    def train_step(batch):
+        loss, ce = strategy.run(replica_step, args=batch)
+        return (strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, None),
+                strategy.reduce(tf.distribute.ReduceOp.MEAN, ce, None))
+
+    captioner = KerasCaptioner(decoder, mcfg.state_names)
+    val_names = [paths[i].name for i in va_idx]
+    val_refs = {paths[i].name: list(val_s[i - len(train_s)].captions) for i in va_idx}
+    eval_idx = va_idx[: tcfg.eval_images]
+    patience_left = tcfg.patience
+    extra = {"data": {"source": str(data), "train_images": len(tr_idx), "val_images": len(va_idx),
+                      "split_seed": tcfg.seed, "val_fraction": tcfg.val_fraction}}
+    while int(epoch_var.numpy()) < tcfg.epochs:
+        epoch = int(epoch_var.numpy()) + 1
+        t0 = time.time()
+        ds = tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
+        losses = []
+        bar = tqdm(strategy.experimental_distribute_dataset(ds), total=steps_per_epoch, desc=f"epoch {epoch}/{tcfg.epochs}", unit="step")
+        for batch in bar:
+            loss, ce = train_step(batch)
+            losses.append(float(ce))
+            bar.set_postfix(ce=f"{np.mean(losses[-20:]):.3f}")
+        enc_val = run_head(head, grids[eval_idx])
+        res = caption_encoded(enc_val, captioner, vocab, beam=1, max_len=mcfg.max_len, desc="val greedy")
+        names = [paths[i].name for i in eval_idx]
+        m, hyps = score_results(names, res, val_refs, vocab)
+        epoch_var.assign(epoch)
+        rec = {"epoch": epoch, "train_ce": float(np.mean(losses)), "val_bleu4": m["bleu4"], "val_cider": m["cider"],
+               "val_distinct": m["distinct_captions"], "seconds": round(time.time() - t0, 1)}
+        history.append(rec)
+        print(f"epoch {epoch}: ce {rec['train_ce']:.3f}  val BLEU-4 {m['bleu4']:.4f}  CIDEr {m['cider']:.3f}  "
+              f"distinct {m['distinct_captions']}/{len(names)}  ({rec['seconds']} s)  e.g. {hyps[names[0]]!r}")
+        if m["bleu4"] > best:
+            best, patience_left = m["bleu4"], tcfg.patience
+            encoder.save_weights(str(out / "encoder.weights.h5"))
+            decoder.save_weights(str(out / "decoder.weights.h5"))
+            save_config(out, mcfg, tcfg, {**extra, "epoch": epoch})
+        else:
+            patience_left -= 1
+        state_mgr.save()
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        if patience_left <= 0:
+            print(f"early stop: no better val BLEU-4 for {tcfg.patience} epochs")
+            break
+        if tcfg.max_minutes and (time.time() - t_start) / 60 > tcfg.max_minutes - rec["seconds"] / 60:
+            print(f"time budget of {tcfg.max_minutes} min reached")
+            break
+    train_minutes = (time.time() - t_start) / 60
+
+    # Final report with the best weights: greedy and beam 3 on the whole val split, and the floor.
+    encoder.load_weights(str(out / "encoder.weights.h5"))
+    decoder.load_weights(str(out / "decoder.weights.h5"))
+    enc_val = run_head(head, grids[va_idx])
+    metrics = {"train_minutes": round(train_minutes, 1), "val_images": len(va_idx)}
+    for beam in (1, 3):
+        res = caption_encoded(enc_val, captioner, vocab, beam=beam, max_len=mcfg.max_len, desc=f"val beam {beam}")
+        m, hyps = score_results(val_names, res, val_refs, vocab)
+        metrics["greedy" if beam == 1 else "beam3"] = m
+        from .evaluate import write_jsonl
+        write_jsonl(out / f"val_{'greedy' if beam == 1 else 'beam3'}.jsonl", val_names, res, hyps, val_refs)
+    const = best_constant_caption({s.image.name: s.captions for s in train_s})
+    metrics["constant_floor"] = {"caption": const, **caption_metrics({n: const for n in val_names}, val_refs)}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    save_config(out, mcfg, tcfg, {**extra, "epoch": max(history, key=lambda h: h["val_bleu4"])["epoch"] if history else 0})
+    try:
+        from .plots import training_curves
+        training_curves(history, out / "training_curves.png")
+    except Exception as e:  # a plot must never lose a finished training run
+        log.warning("could not draw training curves: %s", e)
+    return metrics
