@@ -4,6 +4,7 @@ validation BLEU-4 (greedy, device search code), checkpoints that carry config + 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -26,6 +27,7 @@ from .metrics import best_constant_caption, caption_metrics
 from .model import build_decoder_step, build_encoder
 
 log = logging.getLogger("seesay.train")
+print = functools.partial(print, flush=True)  # progress lines reach a log file as they happen
 
 _MIRROR = {"left": "right", "right": "left"}
 

@@ -1,0 +1,1 @@
+"""seesay host-side converter: checkpoint -> verified TFLite bundle (+ Edge TPU / TensorRT variants)."""

@@ -1,0 +1,68 @@
+"""python -m convert CHECKPOINT --out BUNDLE [...] | python -m convert check CHECKPOINT BUNDLE [...]"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from device.errors import SeesayError  # noqa: E402
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="held-out annotation file (default: the checkpoint's own val split)")
+    p.add_argument("--limit", type=int, help="check only the first N held-out images (default: all)")
+    p.add_argument("--threshold", type=float, default=1.0,
+                   help="largest allowed BLEU-4 loss of the bundle against float, in points (default: %(default)s)")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if argv[:1] == ["check"]:
+        p = argparse.ArgumentParser(prog="python -m convert check",
+                                    description="Compare a bundle with the float model it came from: BLEU/CIDEr of both, "
+                                                "agreement, latency, sizes; writes report.md/report.json into the bundle.")
+        p.add_argument("checkpoint")
+        p.add_argument("bundle")
+        p.add_argument("--beam", type=int, help="beam width (default: the bundle's)")
+        _check_args(p)
+        a = p.parse_args(argv[1:])
+        run = lambda: __import__("convert.check", fromlist=["check"]).check(a.checkpoint, a.bundle, a.data, a.limit, a.beam, a.threshold)  # noqa: E731
+    else:
+        p = argparse.ArgumentParser(prog="python -m convert",
+                                    description="Convert a training checkpoint into a verified device bundle. "
+                                                "Also: `python -m convert check CHECKPOINT BUNDLE`.")
+        p.add_argument("checkpoint", help="checkpoint folder written by `python -m training train`")
+        p.add_argument("--out", required=True, help="bundle folder to write (replaced only when the new one passes)")
+        p.add_argument("--quantize", default="int8", help="int8 | float16 | float32 (default: %(default)s)")
+        p.add_argument("--target", default="cpu", help="cpu | edgetpu | tensorrt (default: %(default)s)")
+        p.add_argument("--calibration", default="train",
+                       help="int8 calibration data: 'train' (the checkpoint's training split), 'synthetic', "
+                            "an annotation file or a folder of JPEGs (default: %(default)s)")
+        p.add_argument("--calibration-images", type=int, default=100, help="images used to calibrate (default: %(default)s)")
+        p.add_argument("--beam", type=int, default=3, help="search default written to the bundle (default: %(default)s)")
+        p.add_argument("--no-check", action="store_true", help="skip the accuracy check (not recommended)")
+        p.add_argument("--edgetpu-compiler", default="edgetpu_compiler", help="compiler command (default: %(default)s)")
+        _check_args(p)
+        a = p.parse_args(argv)
+
+        def run():
+            from .build import build
+            r = build(a.checkpoint, a.out, a.quantize, a.target, a.calibration, a.calibration_images,
+                      not a.no_check, a.data, a.limit, a.threshold, a.beam, a.edgetpu_compiler)
+            return {"bundle": r["bundle"], "report": r["report"] and {k: r["report"][k] for k in (
+                "float", "bundle_metrics", "bleu4_drop_points", "identical_captions", "latency_ms", "size_bytes")}}
+    try:
+        print(json.dumps(run(), indent=2, default=float))
+    except SeesayError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

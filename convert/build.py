@@ -1,0 +1,102 @@
+"""python -m convert CHECKPOINT --out BUNDLE: export, quantise, add target variants, write the manifest,
+check accuracy against the float model, and only then move the bundle into place."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from training.checkpoint import load_checkpoint
+from training.config import to_dict
+
+from .calibration import load_calibration
+from .errors import AccuracyError, ConvertError
+from .export import (QUANTIZE_MODES, decoder_function, encoder_calibration, encoder_function,
+                     record_decoder_inputs, to_tflite)
+from .manifest import write_manifest
+
+log = logging.getLogger("seesay.convert")
+TARGETS = ("cpu", "edgetpu", "tensorrt")
+
+
+def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu", calibration: str = "train",
+          calibration_images: int = 100, run_check: bool = True, check_data: str | None = None,
+          check_limit: int | None = None, threshold: float = 1.0, beam: int = 3,
+          edgetpu_compiler: str = "edgetpu_compiler") -> dict:
+    if target not in TARGETS:
+        raise ConvertError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
+    if quantize not in QUANTIZE_MODES:
+        raise ConvertError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}, not {quantize!r}")
+    if target == "edgetpu" and quantize != "int8":
+        raise ConvertError("--target edgetpu needs --quantize int8 (the Edge TPU runs only full-integer models)")
+    mcfg, vocab, encoder, decoder, meta = load_checkpoint(checkpoint)
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))  # same filesystem: atomic rename
+    try:
+        enc_fn, dec_fn = encoder_function(encoder, mcfg), decoder_function(decoder, mcfg)
+        enc_rep = dec_rep = None
+        cal_desc = None
+        if quantize == "int8":
+            cal = load_calibration(calibration, meta, mcfg.image_size, calibration_images)
+            records = record_decoder_inputs(encoder, decoder, mcfg, vocab, cal)
+            enc_rep = encoder_calibration(cal)
+            dec_rep = lambda: iter(records)  # noqa: E731
+            cal_desc = f"{cal.source}: {len(cal.pixels)} images, {len(records)} decoder steps"
+            log.info("calibration: %s", cal_desc)
+        import tensorflow as tf
+        (tmp / "encoder.tflite").write_bytes(to_tflite(enc_fn, encoder, quantize, enc_rep, input_type=tf.uint8))
+        (tmp / "decoder.tflite").write_bytes(to_tflite(dec_fn, decoder, quantize, dec_rep, input_type=tf.int8))
+        vocab.save(tmp / "vocab.json")
+        variants, extra = {}, []
+        if target == "edgetpu":
+            from .edgetpu import compile_for_edgetpu
+            variants["edgetpu"] = compile_for_edgetpu(tmp, edgetpu_compiler)
+            extra += [variants["edgetpu"]["encoder"]] + ([variants["edgetpu"]["decoder"]] if variants["edgetpu"].get("decoder") else [])
+        if target == "tensorrt":
+            from .tensorrt import export_onnx
+            variants["tensorrt"] = export_onnx(tmp, encoder, decoder, mcfg, beam)
+            extra += variants["tensorrt"]["files"]
+        ref = {}
+        mpath = Path(checkpoint) / "metrics.json"
+        if mpath.is_file():
+            m = json.loads(mpath.read_text())
+            ref = {k: m[k] for k in ("greedy", "beam3", "val_images") if k in m}
+        manifest = write_manifest(tmp, to_dict(mcfg), quantize, target, mcfg.state_names,
+                                  {"beam": beam, "max_len": mcfg.max_len, "length_penalty": 1.0},
+                                  ref, variants, extra, cal_desc)
+        report = None
+        if run_check:
+            from .check import check
+            try:
+                report = check(checkpoint, str(tmp), check_data, check_limit, beam, threshold)
+            except AccuracyError:
+                rejected = out.with_name(out.name + ".rejected")
+                shutil.rmtree(rejected, ignore_errors=True)
+                tmp.rename(rejected)
+                log.error("bundle kept for inspection at %s (not installed at %s)", rejected, out)
+                raise
+        _move_into_place(tmp, out)
+        return {"bundle": str(out), "manifest": manifest, "report": report}
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Replace out with tmp; an existing bundle is swapped out first and removed only after."""
+    old = out.with_name(out.name + ".old")
+    if out.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def bundle_sizes(bundle: Path) -> int:
+    m = json.loads((bundle / "manifest.json").read_text())
+    return int(np.sum([(bundle / m[k]["file"]).stat().st_size for k in ("encoder", "decoder")]))

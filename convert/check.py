@@ -1,0 +1,142 @@
+"""The accuracy check: the float Keras model and the bundle caption the same held-out images through
+the same device/ search code; report.md + report.json go into the bundle."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from device.attention_figure import save_attention_figure
+from device.captioner import BundleStep, Captioner
+from device.errors import ImageError
+from device.preprocess import preprocess_file
+from device.search import search
+from training.checkpoint import load_checkpoint
+from training.data import load_dataset, split
+from training.float_step import KerasCaptioner
+from training.metrics import caption_metrics
+
+from .errors import AccuracyError, ConvertError
+
+log = logging.getLogger("seesay.check")
+
+
+def held_out(meta: dict, data: str | None, limit: int | None):
+    """The checkpoint's own val split (same source, seed, fraction) or every image of --data."""
+    src = data or meta.get("data", {}).get("source")
+    if not src or not Path(src).exists():
+        raise ConvertError(f"no held-out data: the checkpoint's source {src!r} is not here; pass --data")
+    samples, _ = load_dataset(src)
+    if data is None or Path(data).resolve() == Path(meta["data"]["source"]).resolve():
+        _, samples = split(samples, meta["data"]["val_fraction"], meta["data"]["split_seed"])
+    return samples[:limit] if limit else samples
+
+
+def _median_ms(fn, n: int) -> float:
+    fn()  # warm-up
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts) * 1e3)
+
+
+def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: int, n: int = 30) -> dict:
+    """Median ms per call: bundle encoder and decoder step vs the float Keras ones (batch = beam)."""
+    import tensorflow as tf
+    enc = captioner.encode(px)
+    step = BundleStep(captioner.decoder, captioner.bundle.decoder, captioner.bundle.state_names, enc["features"], enc["keys"])
+    toks = np.full(beam, 4, np.int32)
+    st = {k: np.repeat(enc[k], beam, 0) for k in captioner.bundle.state_names}
+    kenc = tf.function(lambda x: encoder(x, training=False))
+    kdec = tf.function(lambda xs: decoder(xs, training=False))
+    x = tf.constant(px[None].astype(np.float32))
+    kin = [tf.constant(toks), *[tf.constant(st[k]) for k in mcfg.state_names],
+           tf.constant(np.repeat(enc["features"], beam, 0)), tf.constant(np.repeat(enc["keys"], beam, 0))]
+    return {"bundle_encoder_ms": _median_ms(lambda: captioner.encode(px), n),
+            "bundle_decoder_step_ms": _median_ms(lambda: step(toks, st), n * 3),
+            "keras_encoder_ms": _median_ms(lambda: kenc(x), n),
+            "keras_decoder_step_ms": _median_ms(lambda: kdec(kin), n * 3)}
+
+
+def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int | None = None,
+          beam: int | None = None, threshold: float = 1.0, samples: int = 6, report_dir: str | None = None) -> dict:
+    mcfg, vocab, encoder, decoder, meta = load_checkpoint(checkpoint)
+    cap = Captioner(bundle_dir)
+    if cap.vocab.words != vocab.words:
+        raise ConvertError(f"bundle {bundle_dir} was not converted from {checkpoint}: vocabularies differ")
+    beam = beam or cap.beam
+    items = held_out(meta, data, limit)
+    fcap = KerasCaptioner(decoder, mcfg.state_names)
+    refs, f_hyp, q_hyp, f_ids, q_ids, pix, q_res = {}, {}, {}, {}, {}, {}, {}
+    for s in tqdm(items, desc="float vs bundle", unit="img"):
+        try:
+            px = preprocess_file(s.image, mcfg.image_size)
+        except ImageError as e:
+            log.warning("%s: skipped", e)
+            continue
+        k = s.image.name
+        enc = {n: np.asarray(v) for n, v in encoder(px[None].astype(np.float32), training=False).items()}
+        init, step = fcap.context(enc)
+        r = search(step, init, vocab.start_id, vocab.end_id, beam=beam, max_len=cap.max_len, length_penalty=cap.length_penalty)
+        q = cap.caption(px, beam=beam)
+        refs[k], f_ids[k], q_ids[k] = list(s.captions), r.tokens, q.tokens
+        f_hyp[k], q_hyp[k] = vocab.decode(r.tokens), q.text
+        pix[k], q_res[k] = px, q
+    if not refs:
+        raise ConvertError("no readable held-out images to check against")
+    fm, qm = caption_metrics(f_hyp, refs), caption_metrics(q_hyp, refs)
+    same = float(np.mean([f_ids[k] == q_ids[k] for k in refs]))  # token ids, not strings
+    vs_float = caption_metrics(q_hyp, {k: [f_hyp[k]] for k in refs})
+    first = next(iter(pix.values()))
+    lat = latency(cap, encoder, decoder, mcfg, first, beam)
+    b = Path(bundle_dir)
+    man = cap.bundle.manifest
+    sizes = {f: (b / f).stat().st_size for f in (man["encoder"]["file"], man["decoder"]["file"])}
+    drop = (fm["bleu4"] - qm["bleu4"]) * 100
+    report = {"checkpoint": str(checkpoint), "bundle": str(bundle_dir), "quantization": man["quantization"],
+              "images": len(refs), "beam": beam, "float": fm, "bundle_metrics": qm,
+              "bleu4_drop_points": drop, "threshold_points": threshold, "identical_captions": same,
+              "bundle_vs_float": vs_float, "distinct_captions": {"float": len(set(f_hyp.values())), "bundle": len(set(q_hyp.values()))},
+              "latency_ms": lat, "size_bytes": sizes, "passed": drop <= threshold}
+    out = Path(report_dir) if report_dir else b
+    out.mkdir(parents=True, exist_ok=True)
+    figs = []
+    for k in list(refs)[:samples]:
+        words = q_hyp[k].split()
+        fig = save_attention_figure(out / f"sample_{len(figs)}.png", pix[k], words, q_res[k].attention[: len(words)],
+                                    title=f"{man['quantization']}: {q_hyp[k]}")
+        figs.append((k, fig.name))
+    report["samples"] = [{"image": k, "float": f_hyp[k], "bundle": q_hyp[k], "figure": f} for k, f in figs]
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(_markdown(report))
+    if not report["passed"]:
+        raise AccuracyError(f"{man['quantization']} bundle loses {drop:.2f} BLEU-4 points against the float model "
+                            f"(allowed {threshold}); identical captions {same:.0%}. Do not ship it: try more or more "
+                            "representative --calibration data, or --quantize float16.")
+    return report
+
+
+def _markdown(r: dict) -> str:
+    f, q = r["float"], r["bundle_metrics"]
+    rows = "\n".join(f"| {m} | {f[m]:.4f} | {q[m]:.4f} |" for m in ("bleu1", "bleu2", "bleu3", "bleu4", "cider"))
+    lat = r["latency_ms"]
+    s = [f"# Accuracy check: {r['quantization']} bundle vs float model", "",
+         f"{r['images']} held-out images, beam {r['beam']}, same device/ search code on both sides.", "",
+         f"| metric | float (Keras) | bundle ({r['quantization']}) |", "| --- | --- | --- |", rows, "",
+         f"- BLEU-4 drop: **{r['bleu4_drop_points']:.2f} points** (threshold {r['threshold_points']}) -> "
+         f"{'PASS' if r['passed'] else 'FAIL'}",
+         f"- identical captions (token ids): **{r['identical_captions']:.1%}**",
+         f"- BLEU-4 of bundle captions against the float captions: {r['bundle_vs_float']['bleu4']:.4f}",
+         f"- distinct captions: float {r['distinct_captions']['float']}, bundle {r['distinct_captions']['bundle']}",
+         f"- latency (median ms): encoder {lat['bundle_encoder_ms']:.2f} (Keras {lat['keras_encoder_ms']:.2f}), "
+         f"decoder step {lat['bundle_decoder_step_ms']:.3f} (Keras {lat['keras_decoder_step_ms']:.3f})",
+         f"- sizes: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in r["size_bytes"].items()), "", "## Samples", ""]
+    for smp in r["samples"]:
+        s += [f"**{smp['image']}**  ", f"float: {smp['float']}  ", f"bundle: {smp['bundle']}  ", f"![]({smp['figure']})", ""]
+    return "\n".join(s)

@@ -1,0 +1,26 @@
+"""Coral Edge TPU: the `*_edgetpu.tflite` model through the libedgetpu.so.1 delegate.
+Ops the compiler could not map run on the CPU inside the same interpreter."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import BackendUnavailableError
+from .litert import interpreter_module
+from .tflite_cpu import TFLiteModel
+
+EDGETPU_LIB = "libedgetpu.so.1"
+
+
+def load_edgetpu_delegate(device: str | None = None):
+    mod = interpreter_module()
+    try:
+        return mod.load_delegate(EDGETPU_LIB, {"device": device} if device else {})
+    except (ValueError, OSError) as e:
+        raise BackendUnavailableError(
+            f"Edge TPU runtime not usable ({e}): install `libedgetpu1-std` from the Coral apt repository "
+            "(install.sh --coral does it) and plug in the Coral device") from e
+
+
+class EdgeTPUModel(TFLiteModel):
+    def __init__(self, path: str | Path, threads: int | None = None, device: str | None = None):
+        super().__init__(path, threads=threads, delegates=(load_edgetpu_delegate(device),))

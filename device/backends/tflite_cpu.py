@@ -1,0 +1,61 @@
+"""TFLite on the CPU (XNNPACK), the backend that always exists.
+
+Inputs and outputs are addressed by signature name. A model with a dynamic batch (the decoder
+step) gets one interpreter per batch size, made on first use and kept: resizing one interpreter
+back and forth would re-allocate on every call.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ..errors import BundleError
+from .litert import make_interpreter
+
+
+class TFLiteModel:
+    def __init__(self, path: str | Path, threads: int | None = None, delegates=()):
+        self.path, self.threads, self.delegates = Path(path), threads, tuple(delegates)
+        self._by_batch: dict[int, tuple] = {}
+        it, ins, outs = self._open(None)
+        self.input_names, self.output_names = tuple(ins), tuple(outs)
+        self._signature = (ins, outs)
+        first = ins[self.input_names[0]]
+        self._by_batch[int(first["shape"][0])] = (it, ins, outs)  # as converted (decoder: batch 1)
+
+    def _open(self, batch: int | None):
+        try:
+            it = make_interpreter(self.path, self.threads, self.delegates)
+        except ValueError as e:
+            raise BundleError(f"{self.path}: TFLite could not load the model ({e})") from e
+        sigs = it.get_signature_list()
+        if not sigs:
+            raise BundleError(f"{self.path}: the model has no signature; convert it with `python -m convert`")
+        runner = it.get_signature_runner(next(iter(sigs)))
+        ins, outs = runner.get_input_details(), runner.get_output_details()
+        del runner  # it holds views into the interpreter, which would forbid resizing
+        if batch is not None:
+            for d in ins.values():
+                if d["shape_signature"][0] == -1 and d["shape"][0] != batch:
+                    it.resize_tensor_input(d["index"], [batch, *d["shape"][1:]])
+            it.allocate_tensors()
+        return it, ins, outs
+
+    def details(self, name: str) -> dict:
+        ins, outs = self._signature
+        return ins.get(name) or outs[name]
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        batch = int(next(iter(inputs.values())).shape[0])
+        if batch not in self._by_batch:
+            self._by_batch[batch] = self._open(batch)
+        it, ins, outs = self._by_batch[batch]
+        for name, arr in inputs.items():
+            it.set_tensor(ins[name]["index"], arr)
+        it.invoke()
+        return {n: it.get_tensor(d["index"]) for n, d in outs.items()}
+
+    def close(self) -> None:
+        self._by_batch.clear()  # idempotent: interpreters are freed with their last reference
