@@ -1,0 +1,123 @@
+"""python -m device {caption,run,doctor,bench,build-engines} --help"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import SeesayError
+
+
+def _bundle_default() -> str:
+    return os.environ.get("SEESAY_BUNDLE", "/var/lib/seesay/bundle")
+
+
+def cmd_caption(a) -> int:
+    from .captioner import Captioner
+    from .preprocess import preprocess_file
+    cap = Captioner(a.bundle, backend=a.backend, threads=a.threads)
+    speaker = None
+    if a.speak or a.wav:
+        from .audio import PlayerSink, WavSink
+        from .speech import EspeakLibrary, Speaker
+        sink = WavSink(Path(a.wav).parent) if a.wav else PlayerSink()
+        speaker = Speaker(lambda: EspeakLibrary(), sink)
+    status = 0
+    for i, img in enumerate(a.images):
+        try:
+            px = preprocess_file(img, cap.bundle.image_size)
+        except SeesayError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = 2
+            continue
+        c = cap.caption(px, beam=a.beam)
+        if a.json:
+            print(json.dumps({"image": img, "caption": c.text, "tokens": c.tokens, "mean_logprob": round(c.mean_logprob, 3),
+                              "finished": c.finished, "timings_ms": {k: round(v, 2) for k, v in c.timings_ms.items()}}))
+        else:
+            print(f"{img}: {c.text}  ({c.timings_ms['total']:.0f} ms)")
+        if a.attention:
+            from .attention_figure import save_attention_figure
+            out = Path(a.attention) if len(a.images) == 1 else Path(a.attention).with_suffix(f".{i}.png")
+            save_attention_figure(out, px, c.text.split(), c.attention[: len(c.text.split())], title=c.text)
+        if speaker:
+            speaker.say(c.text)
+            speaker.wait(60)
+    if speaker:
+        speaker.close()
+        if a.wav and speaker.sink.files:
+            os.replace(speaker.sink.files[-1], a.wav)
+    return status
+
+
+def cmd_run(a) -> int:
+    from .config import load_config
+    cfg = load_config(a.config)
+    if a.check_config:
+        print(f"config OK: {a.config or 'built-in defaults'}")
+        return 0
+    from .app import run_daemon
+    return run_daemon(cfg)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m device", description="seesay on the device: caption, speak, run the button daemon.")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    c = sub.add_parser("caption", help="caption image files")
+    c.add_argument("images", nargs="+", help="JPEG/PNG files")
+    c.add_argument("--bundle", default=_bundle_default(), help="bundle folder (default: $SEESAY_BUNDLE or %(default)s)")
+    c.add_argument("--beam", type=int, help="beam width, 1 = greedy (default: the bundle's, usually 3)")
+    c.add_argument("--backend", default="cpu", help="cpu | edgetpu | tensorrt (default: %(default)s)")
+    c.add_argument("--threads", type=int, default=2, help="CPU threads (default: %(default)s)")
+    c.add_argument("--speak", action="store_true", help="say each caption on the speaker")
+    c.add_argument("--wav", help="write the (last) spoken caption to this WAV file instead")
+    c.add_argument("--attention", help="write the attention figure (PNG) here")
+    c.add_argument("--json", action="store_true", help="one JSON object per image")
+
+    r = sub.add_parser("run", help="the button daemon (what systemd runs)")
+    r.add_argument("--config", help="TOML config (default: /etc/seesay/seesay.toml if present, else built-in defaults)")
+    r.add_argument("--check-config", action="store_true", help="validate the config and exit")
+
+    d = sub.add_parser("doctor", help="check camera, audio, GPIO, bundle, backend: run this first on a new device")
+    d.add_argument("--config", help="TOML config (default: /etc/seesay/seesay.toml if present)")
+
+    b = sub.add_parser("bench", help="latency, press-to-audio, memory and start-up, printed as ratios")
+    b.add_argument("--bundle", default=_bundle_default(), help="bundle folder")
+    b.add_argument("--images", required=True, help="folder of JPEGs for the file camera")
+    b.add_argument("-n", type=int, default=30, help="captions per measurement (default: %(default)s)")
+
+    e = sub.add_parser("build-engines", help="Jetson: build TensorRT engines from the bundle's ONNX files")
+    e.add_argument("bundle")
+    e.add_argument("--int8", action="store_true", help="int8 engines (needs --calib-images); default fp16")
+    e.add_argument("--calib-images", help="folder of JPEGs for TensorRT's own int8 calibration")
+    e.add_argument("--trtexec", default="/usr/src/tensorrt/bin/trtexec", help="trtexec path (default: %(default)s)")
+
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if a.cmd == "caption":
+            return cmd_caption(a)
+        if a.cmd == "run":
+            return cmd_run(a)
+        if a.cmd == "doctor":
+            from .doctor import doctor
+            return doctor(a.config)
+        if a.cmd == "bench":
+            from .bench import bench
+            return bench(a.bundle, a.images, a.n)
+        if a.cmd == "build-engines":
+            from .tensorrt_build import build_engines
+            return build_engines(a.bundle, a.int8, a.calib_images, a.trtexec)
+    except SeesayError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

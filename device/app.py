@@ -1,0 +1,48 @@
+"""Wiring: config -> camera, speaker, captioner factory, button, notifier -> Daemon."""
+from __future__ import annotations
+
+import logging
+import signal
+
+from .audio import PlayerSink, WavSink
+from .button import make_button
+from .camera import make_camera
+from .captioner import Captioner
+from .daemon import Daemon, speech_error_logger
+from .sdnotify import Notifier
+from .speech import Speaker, make_engine
+
+log = logging.getLogger("seesay")
+
+
+def make_sink(sc):
+    return WavSink(sc.wav_dir) if sc.output == "wav" else PlayerSink(list(sc.player))
+
+
+def make_speaker(cfg, sink=None) -> Speaker:
+    return Speaker(lambda: make_engine(cfg.speech), sink or make_sink(cfg.speech), on_error=speech_error_logger)
+
+
+def build_daemon(cfg, camera=None, speaker=None, notifier=None) -> Daemon:
+    m = cfg.model
+    return Daemon(cfg, camera or make_camera(cfg.camera), speaker or make_speaker(cfg),
+                  lambda: Captioner(m.bundle, backend=m.backend, threads=m.threads, beam=m.beam),
+                  notifier if notifier is not None else Notifier())
+
+
+def run_daemon(cfg, pin_factory=None) -> int:
+    daemon = build_daemon(cfg)
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
+    daemon.start()
+    button = make_button(cfg.button, daemon.press, pin_factory)
+    log.info("seesay ready: camera %s, button %s, backend %s", cfg.camera.source, cfg.button.kind, cfg.model.backend)
+    try:
+        return daemon.run()
+    finally:
+        if button is not None:
+            button.close()
+        daemon.speaker.wait(5)
+        daemon.speaker.close()
+        daemon.close()
+        log.info("seesay stopped")

@@ -1,0 +1,105 @@
+"""Audio sinks for 16-bit mono PCM: a player process (aplay by default) streaming to the sound
+device, or WAV files for headless use and tests. Interruptible: abort() stops at once."""
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SpeechError
+
+
+class PlayerSink:
+    """Streams PCM into a player command's stdin, one process per utterance (killed on abort).
+    {rate} in the command is replaced by the sample rate."""
+
+    def __init__(self, command: list[str] | None = None):
+        self.command = command or ["aplay", "-q", "-t", "raw", "-f", "S16_LE", "-c", "1", "-r", "{rate}", "-"]
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def begin(self, rate: int) -> None:
+        cmd = [c.replace("{rate}", str(rate)) for c in self.command]
+        try:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            raise SpeechError(f"audio player {cmd[0]!r} not found: sudo apt install alsa-utils, or set speech.player") from None
+
+    def write(self, pcm: np.ndarray) -> None:
+        p = self._proc
+        if p is None:
+            return
+        try:
+            p.stdin.write(np.asarray(pcm, np.int16).tobytes())
+        except (BrokenPipeError, ValueError, OSError):
+            err = self._finish_error()
+            raise SpeechError(f"audio output failed: {err or 'the player exited'}; check the speaker (aplay -l)") from None
+
+    def _finish_error(self) -> str:
+        p, self._proc = self._proc, None
+        if p is None:
+            return ""
+        try:
+            p.kill()
+            _, err = p.communicate(timeout=2)
+            return (err or b"").decode(errors="replace").strip()[-200:]
+        except Exception:
+            return ""
+
+    def end(self) -> None:
+        p, self._proc = self._proc, None
+        if p is None:
+            return
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+        err = p.stderr.read().decode(errors="replace").strip() if p.stderr else ""
+        if p.wait() not in (0, -9, -15):
+            raise SpeechError(f"audio output failed ({err[-200:] or 'player exit ' + str(p.returncode)}); check the speaker (aplay -l)")
+
+    def abort(self) -> None:
+        with self._lock:
+            p = self._proc
+            if p is not None:
+                p.kill()
+
+
+class WavSink:
+    """Each utterance becomes out_dir/NNNN.wav; remembers when its first audio arrived."""
+
+    def __init__(self, out_dir: str | Path):
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.files: list[Path] = []
+        self.first_audio: list[float] = []  # time.monotonic() of each utterance's first samples
+        self._w: wave.Wave_write | None = None
+        self._got_audio = False
+
+    def begin(self, rate: int) -> None:
+        path = self.dir / f"{len(self.files):04d}.wav"
+        self._w = wave.open(str(path), "wb")
+        self._w.setnchannels(1)
+        self._w.setsampwidth(2)
+        self._w.setframerate(rate)
+        self.files.append(path)
+        self._got_audio = False
+
+    def write(self, pcm: np.ndarray) -> None:
+        if self._w is None:
+            return
+        if not self._got_audio:
+            self.first_audio.append(time.monotonic())
+            self._got_audio = True
+        self._w.writeframes(np.asarray(pcm, np.int16).tobytes())
+
+    def end(self) -> None:
+        if self._w is not None:
+            self._w.close()
+            self._w = None
+
+    abort = end

@@ -1,0 +1,153 @@
+"""`python -m device bench`: the device goals, measured in one run on this machine, printed as ratios.
+
+  caption latency (beam 3)  <= 2.0 x bare encoder invoke     (greedy <= 1.3 x)
+  press-to-first-audio      <= caption latency + 50 ms
+  daemon peak RSS           <= 150 MB
+  start to "ready"          <  3 s
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .audio import WavSink
+from .camera import FileCamera
+from .captioner import Captioner
+from .config import Config, replace
+from .daemon import Daemon
+from .preprocess import preprocess_file
+from .speech import EspeakLibrary, Speaker
+
+
+def _median_ms(fn, n):
+    fn()
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts) * 1e3)
+
+
+def _images(folder: str, n: int) -> list[np.ndarray]:
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
+    if not files:
+        raise SystemExit(f"bench: no JPEG/PNG images in {folder}")
+    return [preprocess_file(f) for f in files]
+
+
+def caption_latency(cap: Captioner, imgs: list[np.ndarray]) -> dict:
+    spec = cap.bundle.encoder.inputs["image"]
+    px = imgs[0][None]
+    enc = _median_ms(lambda: cap.encoder.run({"image": px}), 3 * len(imgs))
+    out = {"encoder_ms": enc}
+    for beam in (1, 3):
+        ts, steps = [], []
+        for im in imgs:
+            c = cap.caption(im, beam=beam)
+            ts.append(c.timings_ms["total"])
+            steps.append(c.timings_ms["steps"])
+        out[f"beam{beam}_ms"] = float(np.median(ts))
+        out[f"beam{beam}_steps"] = float(np.median(steps))
+    del spec
+    return out
+
+
+def press_to_audio(bundle: str, images: str, n: int) -> dict:
+    """In-process daemon, file camera, real espeak-ng library, WAV sink: press -> first caption audio."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = replace(Config(), model={"bundle": bundle}, camera={"source": "files", "path": images},
+                      speech={"output": "wav", "wav_dir": tmp}, button={"kind": "none"})
+        speaker = Speaker(lambda: EspeakLibrary(), WavSink(tmp))
+        d = Daemon(cfg, FileCamera(images), speaker, lambda: Captioner(bundle, threads=cfg.model.threads))
+        d.start()
+        speaker.wait(10)
+        import threading
+        th = threading.Thread(target=d.run, daemon=True)
+        th.start()
+        gaps, caps = [], []
+        for _ in range(n):
+            k = len(d.answers)
+            d.press(__import__("device.button", fromlist=["Press"]).Press.SHORT)
+            deadline = time.monotonic() + 30
+            while len(d.answers) == k and time.monotonic() < deadline:
+                time.sleep(0.002)
+            speaker.wait(30)
+            a = d.answers[-1]
+            first = [t for text, t in speaker.first_audio if text == a.text and t >= a.press_t]
+            if a.kind == "caption" and first:
+                gaps.append((first[0] - a.press_t) * 1e3)
+                caps.append(a.caption_ms)
+        d.request_stop()
+        th.join(5)
+        speaker.close()
+        d.close()
+    return {"press_to_audio_ms": float(np.median(gaps)), "caption_ms": float(np.median(caps)),
+            "overhead_ms": float(np.median(np.array(gaps) - np.array(caps))), "presses": len(gaps)}
+
+
+def daemon_process(bundle: str, images: str, presses: int) -> dict:
+    """`python -m device run` as its own process: time to READY=1 (sd_notify) and peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "seesay.toml"
+        wav = Path(tmp) / "wav"
+        conf.write_text(f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{images}"\n'
+                        f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{wav}"\n')
+        sock_path = Path(tmp) / "notify.sock"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(sock_path))
+        sock.settimeout(30)
+        env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="10000000")
+        t0 = time.monotonic()
+        p = subprocess.Popen([sys.executable, "-m", "device", "run", "--config", str(conf)], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "daemon.log", "w"), env=env, text=True,
+                             cwd=Path(__file__).resolve().parent.parent)
+        ready = None
+        while ready is None:
+            msg = sock.recv(4096).decode()
+            if "READY=1" in msg:
+                ready = time.monotonic() - t0
+        for _ in range(presses):
+            before = len(list(wav.glob("*.wav")))
+            p.stdin.write("\n")
+            p.stdin.flush()
+            deadline = time.monotonic() + 20
+            while len(list(wav.glob("*.wav"))) < before + 2 and time.monotonic() < deadline:  # earcon + caption
+                time.sleep(0.01)
+            time.sleep(2.5)  # let the caption finish: a press while speaking would mean "stop"
+        status = Path(f"/proc/{p.pid}/status").read_text()
+        hwm_kb = int(next(l for l in status.splitlines() if l.startswith("VmHWM")).split()[1])
+        p.stdin.write("q\n")
+        p.stdin.close()
+        p.wait(20)
+        sock.close()
+    return {"start_to_ready_s": ready, "peak_rss_mb": hwm_kb / 1024, "exit_code": p.returncode}
+
+
+def bench(bundle: str, images: str, n: int = 30) -> int:
+    imgs = _images(images, n)
+    cap = Captioner(bundle)
+    lat = caption_latency(cap, imgs)
+    cap.close()
+    pa = press_to_audio(bundle, images, min(n, 15))
+    dp = daemon_process(bundle, images, 5)
+    r3, r1 = lat["beam3_ms"] / lat["encoder_ms"], lat["beam1_ms"] / lat["encoder_ms"]
+    rows = [
+        ("bare encoder invoke", f"{lat['encoder_ms']:.2f} ms", ""),
+        ("caption, beam 3", f"{lat['beam3_ms']:.2f} ms ({lat['beam3_steps']:.0f} steps)", f"{r3:.2f} x encoder (goal <= 2.0) {'PASS' if r3 <= 2.0 else 'FAIL'}"),
+        ("caption, greedy", f"{lat['beam1_ms']:.2f} ms ({lat['beam1_steps']:.0f} steps)", f"{r1:.2f} x encoder (goal <= 1.3) {'PASS' if r1 <= 1.3 else 'FAIL'}"),
+        ("press to first caption audio", f"{pa['press_to_audio_ms']:.1f} ms", f"caption + {pa['overhead_ms']:.1f} ms (goal <= +50) {'PASS' if pa['overhead_ms'] <= 50 else 'FAIL'}"),
+        ("daemon peak RSS", f"{dp['peak_rss_mb']:.1f} MB", f"{dp['peak_rss_mb'] / 150:.2f} x 150 MB {'PASS' if dp['peak_rss_mb'] <= 150 else 'FAIL'}"),
+        ("start to ready", f"{dp['start_to_ready_s']:.2f} s", f"{dp['start_to_ready_s'] / 3:.2f} x 3 s {'PASS' if dp['start_to_ready_s'] < 3 else 'FAIL'}"),
+    ]
+    print(f"seesay bench: bundle {bundle}, {len(imgs)} images from {images}")
+    for name, val, ratio in rows:
+        print(f"  {name:30s} {val:28s} {ratio}")
+    return 0

@@ -1,0 +1,86 @@
+"""Buttons: gpiozero on a GPIO pin, or the keyboard for a desktop demo. They only report events
+(SHORT, LONG) to a callback; the daemon's worker loop does the work."""
+from __future__ import annotations
+
+import enum
+import sys
+import threading
+from typing import Callable
+
+from .errors import ConfigError
+
+
+class Press(enum.Enum):
+    SHORT = "short"  # describe / stop talking
+    LONG = "long"  # repeat the last description
+    QUIT = "quit"  # keyboard only: leave the demo
+
+
+class GPIOButton:
+    """A push button between a GPIO pin (BCM numbering) and ground. Released before hold_s: SHORT;
+    held hold_s: LONG (once; the release that follows is not a SHORT)."""
+
+    def __init__(self, pin: int, on_press: Callable[[Press], None], bounce_ms: int = 30, hold_s: float = 1.0,
+                 pin_factory=None):
+        try:
+            from gpiozero import Button
+        except ImportError as e:
+            raise ConfigError("gpiozero is not installed: pip install gpiozero (and lgpio on a Pi 5)") from e
+        self._held = False
+        self.button = Button(pin, pull_up=True, bounce_time=bounce_ms / 1000 if bounce_ms else None,
+                             hold_time=hold_s, pin_factory=pin_factory)
+        self.button.when_pressed = self._pressed
+        self.button.when_held = self._on_held
+        self.button.when_released = self._released
+        self._emit = on_press
+
+    def _pressed(self):
+        self._held = False
+
+    def _on_held(self):
+        self._held = True
+        self._emit(Press.LONG)
+
+    def _released(self):
+        if not self._held:
+            self._emit(Press.SHORT)
+        self._held = False
+
+    def close(self) -> None:
+        if self.button is not None:
+            self.button.close()
+            self.button = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class KeyboardButton:
+    """Enter = short press, `r` Enter = long press (repeat), `q` Enter or end of input = quit."""
+
+    def __init__(self, on_press: Callable[[Press], None], stream=None):
+        self._emit, self._stream = on_press, stream or sys.stdin
+        self._thread = threading.Thread(target=self._run, name="keyboard", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        for line in self._stream:
+            cmd = line.strip().lower()
+            if cmd in ("q", "quit", "exit"):
+                break
+            self._emit(Press.LONG if cmd in ("r", "repeat", "l") else Press.SHORT)
+        self._emit(Press.QUIT)
+
+    def close(self) -> None:
+        pass  # the reader thread is a daemon thread blocked on input; it ends with the process
+
+
+def make_button(cfg, on_press, pin_factory=None):
+    if cfg.kind == "gpio":
+        return GPIOButton(cfg.pin, on_press, cfg.bounce_ms, cfg.hold_s, pin_factory)
+    if cfg.kind == "keyboard":
+        return KeyboardButton(on_press)
+    return None

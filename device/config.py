@@ -1,0 +1,128 @@
+"""Device configuration: TOML (/etc/seesay/seesay.toml by default), typed, validated; unknown keys are
+rejected by name. Defaults work without a file. Plain frozen data: loading has no side effects."""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/seesay/seesay.toml")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    bundle: str = "/var/lib/seesay/bundle"  # bundle folder written by `python -m convert`
+    backend: str = "cpu"  # cpu | edgetpu | tensorrt
+    threads: int = 2  # TFLite CPU threads (a Pi has 4 cores; leave some for audio and camera)
+    beam: int = 3  # beam width; 1 = greedy (faster, slightly worse captions)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source: str = "picamera2"  # picamera2 | opencv | files
+    device: str = "0"  # opencv: index or device path / GStreamer pipeline
+    path: str = ""  # files: an image or a folder of images
+    width: int = 1280  # capture width, pixels (the model crops to a centre square)
+    height: int = 960  # capture height, pixels
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    kind: str = "gpio"  # gpio | keyboard | none
+    pin: int = 17  # BCM pin number; the button connects it to ground
+    bounce_ms: int = 30  # debounce time, milliseconds
+    hold_s: float = 1.0  # a press held this long (seconds) repeats the last description
+
+
+@dataclass(frozen=True)
+class SpeechConfig:
+    engine: str = "library"  # library (libespeak-ng via ctypes) | command (espeak-ng process)
+    output: str = "player"  # player (stream to the sound device) | wav (files in wav_dir)
+    player: tuple[str, ...] = ("aplay", "-q", "-t", "raw", "-f", "S16_LE", "-c", "1", "-r", "{rate}", "-")  # {rate} = Hz
+    wav_dir: str = "/var/lib/seesay/wav"  # output = wav: where utterances are written
+    voice: str = "en-us"  # espeak-ng voice name
+    rate_wpm: int = 165  # words per minute
+    volume: int = 100  # espeak-ng amplitude, 0..200
+    earcons: bool = True  # short tones: press heard, error
+
+
+@dataclass(frozen=True)
+class BehaviourConfig:
+    min_brightness: float = 25.0  # mean luma 0..255 below which "It is too dark to see"
+    min_sharpness: float = 8.0  # Laplacian variance below which the frame is too blurred
+    confidence_threshold: float = -2.2  # mean token log-prob below which captions start with "Maybe"
+    busy_queue: int = 8  # at most this many button events wait; more are dropped (coalesced)
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    button: ButtonConfig = field(default_factory=ButtonConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+
+
+_CHOICES = {("model", "backend"): ("cpu", "edgetpu", "tensorrt"), ("camera", "source"): ("picamera2", "opencv", "files"),
+            ("button", "kind"): ("gpio", "keyboard", "none"), ("speech", "engine"): ("library", "command"),
+            ("speech", "output"): ("player", "wav")}
+
+
+def _section(cls, name: str, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {name}.{unknown[0]} (known: {', '.join(fields)})")
+    out = {}
+    for k, v in data.items():
+        default = fields[k].default
+        typ = type(default)
+        if typ is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if typ is tuple and isinstance(v, list):
+            v = tuple(v)
+        if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
+            raise ConfigError(f"{where}: {name}.{k} must be {typ.__name__}, got {v!r}")
+        if (name, k) in _CHOICES and v not in _CHOICES[(name, k)]:
+            raise ConfigError(f"{where}: {name}.{k} = {v!r}; choose one of {', '.join(_CHOICES[(name, k)])}")
+        out[k] = v
+    return cls(**out)
+
+
+def parse_config(data: dict, where: str = "config") -> Config:
+    sections = {f.name: f.default_factory().__class__ for f in dataclasses.fields(Config)}
+    unknown = sorted(set(data) - set(sections))
+    if unknown:
+        raise ConfigError(f"{where}: unknown section [{unknown[0]}] (known: {', '.join(sections)})")
+    cfg = Config(**{n: _section(cls, n, data.get(n, {}), where) for n, cls in sections.items()})
+    if cfg.camera.source == "files" and not cfg.camera.path:
+        raise ConfigError(f"{where}: camera.source = \"files\" needs camera.path (an image or a folder)")
+    if cfg.model.beam < 1 or cfg.model.threads < 1:
+        raise ConfigError(f"{where}: model.beam and model.threads must be at least 1")
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """path None: the default file if it exists, else built-in defaults."""
+    if path is None:
+        if not DEFAULT_PATH.is_file():
+            return Config()
+        path = DEFAULT_PATH
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from e
+    return parse_config(data, str(path))
+
+
+def replace(cfg: Config, **sections) -> Config:
+    """A copy with some fields changed: replace(cfg, camera={"source": "files"})."""
+    return dataclasses.replace(cfg, **{k: dataclasses.replace(getattr(cfg, k), **v) for k, v in sections.items()})

@@ -1,0 +1,213 @@
+"""The daemon: one worker loop driven by a State enum. Button callbacks only enqueue; the loop
+captures, captions and speaks, feeds the systemd watchdog, and answers every accepted press with
+exactly one sentence, a failure included."""
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from .button import Press
+from .errors import CameraError, ImageError, SeesayError, SpeechError
+from .preprocess import to_model_input
+from .quality import frame_problem
+
+log = logging.getLogger("seesay.daemon")
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    CAPTURING = "capturing"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+SAY = {
+    "ready": "Ready.",
+    "dark": "It is too dark to see.",
+    "blurred": "The picture is blurred. Hold still and try again.",
+    "camera": "I cannot see. The camera is not working.",
+    "image": "I could not read the picture.",
+    "model": "Sorry, something went wrong while describing.",
+    "no_model": "The description model is not working.",
+    "nothing_yet": "I have not described anything yet.",
+    "maybe": "Maybe {}",
+}
+
+
+@dataclass
+class Answer:
+    press_t: float  # monotonic time of the press that asked
+    text: str  # what was said
+    kind: str  # caption | repeat | dark | blurred | camera | image | model | no_model | nothing_yet
+    caption_ms: float = 0.0
+
+
+class Daemon:
+    def __init__(self, cfg, camera, speaker, load_captioner, notifier=None):
+        """load_captioner: () -> Captioner, called at start (and again after a failure)."""
+        self.cfg, self.camera, self.speaker = cfg, camera, speaker
+        self._load_captioner, self.captioner = load_captioner, None
+        self.notifier = notifier
+        self.events: queue.Queue = queue.Queue(maxsize=cfg.behaviour.busy_queue)
+        self.state = State.IDLE
+        self.stats = collections.Counter()
+        self.answers: list[Answer] = []
+        self.last_description: str | None = None
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+
+    # -- called from button threads: enqueue only ------------------------------------------------
+    def press(self, kind: Press) -> None:
+        self.stats["presses"] += 1
+        try:
+            self.events.put_nowait((kind, time.monotonic()))
+        except queue.Full:
+            self.stats["dropped"] += 1  # a burst while busy: coalesced into what is already queued
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        try:
+            self.events.put_nowait((Press.QUIT, time.monotonic()))
+        except queue.Full:
+            pass
+
+    # -- the worker loop --------------------------------------------------------------------------
+    def _ping(self) -> None:
+        if self.notifier:
+            self.notifier.watchdog()
+
+    def _say(self, text: str, kind: str, press_t: float, caption_ms: float = 0.0) -> None:
+        self.answers.append(Answer(press_t, text, kind, caption_ms))
+        self.stats["answers"] += 1
+        if kind not in ("caption", "repeat"):
+            log.warning("answered %s: %s", kind, text)
+            if self.cfg.speech.earcons:
+                self.speaker.earcon("error")
+        self.speaker.say(text)
+        self.state = State.SPEAKING
+
+    def _load(self) -> bool:
+        try:
+            self.captioner = self._load_captioner()
+            return True
+        except Exception as e:  # a broken bundle must not kill the daemon: it is reported and spoken
+            log.error("model could not be loaded: %s", e)
+            self.captioner = None
+            return False
+
+    def start(self) -> None:
+        ok = self._load()
+        self.speaker.say(SAY["ready"] if ok else SAY["no_model"])
+        if self.notifier:
+            self.notifier.ready()
+            self.notifier.status("ready" if ok else "model not loaded")
+        self.ready.set()
+
+    def run(self) -> int:
+        """Blocks until request_stop() or a keyboard quit. Returns an exit code."""
+        if not self.ready.is_set():
+            self.start()
+        while not self._stop.is_set():
+            self._ping()
+            try:
+                kind, t = self.events.get(timeout=0.2)
+            except queue.Empty:
+                if self.state is State.SPEAKING and not self.speaker.busy:
+                    self.state = State.IDLE
+                continue
+            if kind is Press.QUIT:
+                break
+            if self.state is State.SPEAKING and self.speaker.busy:
+                self.speaker.stop()
+                self.stats["stops"] += 1
+                self.state = State.IDLE
+                if kind is Press.SHORT:
+                    continue  # press while speaking = stop talking
+            self.stats["accepted"] += 1
+            if kind is Press.LONG:
+                self._repeat(t)
+            else:
+                self._describe(t)
+            self._coalesce()
+        if self.notifier:
+            self.notifier.stopping()
+        return 0
+
+    def _coalesce(self) -> None:
+        """Presses that came while capturing/thinking are absorbed: the answer is already on its way."""
+        while True:
+            try:
+                kind, t = self.events.get_nowait()
+            except queue.Empty:
+                return
+            if kind is Press.QUIT:
+                self._stop.set()
+                return
+            self.stats["coalesced"] += 1
+
+    def _repeat(self, t: float) -> None:
+        if self.last_description:
+            self._say(self.last_description, "repeat", t)
+        else:
+            self._say(SAY["nothing_yet"], "nothing_yet", t)
+
+    def _describe(self, t: float) -> None:
+        self.state = State.CAPTURING
+        if self.cfg.speech.earcons:
+            self.speaker.earcon("heard")
+        if self.captioner is None and not self._load():
+            return self._say(SAY["no_model"], "no_model", t)
+        size = self.captioner.bundle.image_size
+        try:
+            pixels = to_model_input(self.camera.capture(), size)
+        except ImageError as e:
+            log.error("frame unreadable: %s", e)
+            return self._say(SAY["image"], "image", t)
+        except CameraError as e:
+            log.error("camera: %s", e)
+            try:
+                self.camera.close()  # reopened on the next press, when it is back
+            except Exception:
+                pass
+            return self._say(SAY["camera"], "camera", t)
+        except Exception as e:
+            log.exception("camera failed unexpectedly: %s", e)
+            return self._say(SAY["camera"], "camera", t)
+        b = self.cfg.behaviour
+        problem = frame_problem(pixels, b.min_brightness, b.min_sharpness)
+        if problem:
+            return self._say(SAY[problem], problem, t)
+        self.state = State.THINKING
+        self._ping()
+        try:
+            cap = self.captioner.caption(pixels, beam=self.cfg.model.beam)
+        except Exception as e:
+            log.exception("captioning failed: %s", e)
+            return self._say(SAY["model"], "model", t)
+        text = cap.text or "nothing I can name"
+        if cap.mean_logprob < b.confidence_threshold:
+            text = SAY["maybe"].format(text)
+        log.info("caption %r (mean log p %.2f, %.0f ms)", text, cap.mean_logprob, cap.timings_ms["total"])
+        self.last_description = text
+        self._say(text, "caption", t, cap.timings_ms["total"])
+
+    def close(self) -> None:
+        for part in (self.camera, self.captioner):
+            try:
+                if part is not None:
+                    part.close()
+            except Exception as e:
+                log.warning("closing %s: %s", type(part).__name__, e)
+
+
+def speech_error_logger(e: Exception) -> None:
+    """Speaker failures: logged (the speaker is what failed, so it cannot be said)."""
+    if isinstance(e, (SpeechError, SeesayError)):
+        log.error("speech output failed: %s", e)
+    else:
+        log.exception("speech output failed: %s", e)
