@@ -59,7 +59,7 @@ def encoder_calibration(cal: CalibrationSet) -> Callable[[], Iterator[dict]]:
 
 
 def record_decoder_inputs(encoder, decoder, cfg: ModelConfig, vocab, cal: CalibrationSet,
-                          max_samples: int = 600, seed: int = 0) -> list[dict]:
+                          max_samples: int = 3000, seed: int = 0) -> list[dict]:
     """Inputs seen by the float decoder while it runs teacher-forced over the calibration captions
     (its own greedy caption where an image has none): realistic states for the int8 ranges."""
     rng = np.random.default_rng(seed)

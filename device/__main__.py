@@ -86,6 +86,9 @@ def main(argv=None) -> int:
     d = sub.add_parser("doctor", help="check camera, audio, GPIO, bundle, backend: run this first on a new device")
     d.add_argument("--config", help="TOML config (default: /etc/seesay/seesay.toml if present)")
 
+    v = sub.add_parser("verify", help="verify a bundle (manifest, checksums, vocabulary) and print its summary")
+    v.add_argument("bundle")
+
     b = sub.add_parser("bench", help="latency, press-to-audio, memory and start-up, printed as ratios")
     b.add_argument("--bundle", default=_bundle_default(), help="bundle folder")
     b.add_argument("--images", required=True, help="folder of JPEGs for the file camera")
@@ -107,6 +110,13 @@ def main(argv=None) -> int:
         if a.cmd == "doctor":
             from .doctor import doctor
             return doctor(a.config)
+        if a.cmd == "verify":
+            from .bundle import load_bundle
+            bd = load_bundle(a.bundle)
+            m = bd.manifest
+            print(f"bundle {bd.path} OK: {m['quantization']} {m['model']['backbone']}, {len(bd.vocab)} words, "
+                  f"{len(m['files'])} files verified, converted by seesay {m['converter']['seesay_version']}")
+            return 0
         if a.cmd == "bench":
             from .bench import bench
             return bench(a.bundle, a.images, a.n)

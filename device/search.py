@@ -114,11 +114,15 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
                 break
         if len(finished) >= k or not keep_p:
             break
+        n_live = len(keep_p)
+        keep_p += [keep_p[0]] * (k - n_live)  # pad with dead copies: the batch stays k wide
+        keep_w += [keep_w[0]] * (k - n_live)
         keep_p, keep_w = np.array(keep_p), np.array(keep_w, np.int32)
         hist_ids = np.concatenate([hist_ids[keep_p], keep_w[:, None]], 1)
         hist_lp = np.concatenate([hist_lp[keep_p], logp[keep_p, keep_w][:, None]], 1)
         hist_att = np.concatenate([hist_att[keep_p], alpha[keep_p][:, None]], 1)
         scores = total[keep_p, keep_w].astype(np.float32)
+        scores[n_live:] = -np.inf
         state = {n: v[keep_p] for n, v in state.items()}
         tokens = keep_w
     if finished:

@@ -47,6 +47,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-clock budget for the epochs; 0 = none
     eval_images: int = 200  # val images scored per epoch for early stopping (greedy)
     encoder_weights: str = "imagenet"  # none | imagenet | PATH (.h5 or a quantised .tflite classifier)
+    fine_tune_encoder: bool = False  # train the backbone too: images go through it every step (GPU, or tiny images)
     distribute: str = "none"  # none | mirrored (tf.distribute.MirroredStrategy over local GPUs)
 
 

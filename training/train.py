@@ -54,6 +54,7 @@ def make_strategy(name: str):
 
 
 def _loss_fn(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, grids, tokens, training: bool, n_replicas: int):
+    """grids: backbone feature grids [B,g,g,C] (frozen encoder) -- the step computes them when fine-tuning."""
     enc = head(grids, training=training)
     state = [enc[n] for n in cfg.state_names]
     inp, tgt = tokens[:, :-1], tokens[:, 1:]  # teacher forcing: feed word t, predict word t+1
@@ -96,12 +97,30 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     strategy = make_strategy(tcfg.distribute)
     with strategy.scope():
         encoder, backbone, head = build_encoder(mcfg, tcfg.encoder_weights)
-        backbone.trainable = False  # frozen: its features are computed once and cached
+        backbone.trainable = tcfg.fine_tune_encoder  # frozen: features are computed once and cached
         decoder = build_decoder_step(mcfg)
 
     paths = [s.image for s in train_s + val_s]
     desc = {"backbone": mcfg.backbone, "alpha": mcfg.alpha, "size": mcfg.image_size, "weights": tcfg.encoder_weights}
-    grids, ok = compute_grids(backbone, paths, mcfg.image_size, desc, cache_dir, tcfg.hflip)
+    bn_training = False
+    if tcfg.fine_tune_encoder:  # images go through the backbone in every step
+        from .features import load_pixels
+        pixels, ok = load_pixels(paths, mcfg.image_size)
+        inputs = np.concatenate([pixels, pixels[:, :, ::-1]]) if tcfg.hflip else pixels
+        # from scratch, BatchNorm must learn its statistics; pretrained ones stay as they are
+        bn_training = tcfg.encoder_weights == "none"
+        if bn_training:  # Keras' MobileNet BatchNorm momentum (0.999) is too slow for a short run
+            for layer in backbone.submodules:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.momentum = 0.9
+    else:
+        inputs, ok = compute_grids(backbone, paths, mcfg.image_size, desc, cache_dir, tcfg.hflip)
+
+    def grids_of(idx) -> np.ndarray:
+        if not tcfg.fine_tune_encoder:
+            return inputs[idx]
+        return np.concatenate([np.asarray(backbone(inputs[idx[s:s + 64]].astype(np.float32), training=False))
+                               for s in range(0, len(idx), 64)])
     n_all = len(paths)
     tr_idx = [i for i in range(len(train_s)) if ok[i]]
     va_idx = [i for i in range(len(train_s), n_all) if ok[i]]
@@ -123,8 +142,10 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         opt = keras.optimizers.Adam(schedule, global_clipnorm=tcfg.clip_norm)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
         variables = head.trainable_variables + decoder.trainable_variables
+        if tcfg.fine_tune_encoder:
+            variables = backbone.trainable_variables + variables
         opt.build(variables)
-        state_ckpt = tf.train.Checkpoint(head=head, decoder=decoder, optimizer=opt, epoch=epoch_var)
+        state_ckpt = tf.train.Checkpoint(backbone=backbone, head=head, decoder=decoder, optimizer=opt, epoch=epoch_var)
     state_mgr = tf.train.CheckpointManager(state_ckpt, out / "state", max_to_keep=1)
 
     history: list[dict] = []
@@ -142,14 +163,14 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         order = rng.permutation(n_pairs)[: steps_per_epoch * tcfg.batch_size]
         for s in range(0, len(order), tcfg.batch_size):
             b = order[s : s + tcfg.batch_size]
-            yield grids[img_idx[b]].astype(np.float32), tokens[b]
+            yield inputs[img_idx[b]].astype(np.float32), tokens[b]
 
-    g = mcfg.grid
-    sig = (tf.TensorSpec((None, g, g, grids.shape[-1]), tf.float32), tf.TensorSpec((None, mcfg.max_len + 2), tf.int32))
+    sig = (tf.TensorSpec((None, *inputs.shape[1:]), tf.float32), tf.TensorSpec((None, mcfg.max_len + 2), tf.int32))
     n_rep = strategy.num_replicas_in_sync
 
-    def replica_step(gr, tk):
+    def replica_step(x, tk):
         with tf.GradientTape() as tape:
+            gr = backbone(x, training=bn_training) if tcfg.fine_tune_encoder else x
             loss, ce = _loss_fn(head, decoder, mcfg, tcfg, gr, tk, True, n_rep)
             scaled = loss / n_rep
         grads = tape.gradient(scaled, variables)
@@ -179,7 +200,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
             loss, ce = train_step(batch)
             losses.append(float(ce))
             bar.set_postfix(ce=f"{np.mean(losses[-20:]):.3f}")
-        enc_val = run_head(head, grids[eval_idx])
+        enc_val = run_head(head, grids_of(eval_idx))
         res = caption_encoded(enc_val, captioner, vocab, beam=1, max_len=mcfg.max_len, desc="val greedy")
         names = [paths[i].name for i in eval_idx]
         m, hyps = score_results(names, res, val_refs, vocab)
@@ -209,7 +230,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     # Final report with the best weights: greedy and beam 3 on the whole val split, and the floor.
     encoder.load_weights(str(out / "encoder.weights.h5"))
     decoder.load_weights(str(out / "decoder.weights.h5"))
-    enc_val = run_head(head, grids[va_idx])
+    enc_val = run_head(head, grids_of(va_idx))
     metrics = {"train_minutes": round(train_minutes, 1), "val_images": len(va_idx)}
     for beam in (1, 3):
         res = caption_encoded(enc_val, captioner, vocab, beam=beam, max_len=mcfg.max_len, desc=f"val beam {beam}")

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Provision seesay on Raspberry Pi OS (Bookworm, 64-bit), JetPack (Ubuntu) or another Debian/Ubuntu.
+# Safe to run twice: the second run changes nothing and says so.
+#
+#   sudo ./install.sh --bundle /path/to/bundle          install (or update) and enable the service
+#   sudo ./install.sh --coral --bundle DIR              also the Coral Edge TPU runtime
+#   ./install.sh --dry-run --bundle DIR                 print every action, change nothing
+#   ./install.sh --root /tmp/stage --bundle DIR         install into a staging root (tests, image builds)
+#   sudo ./install.sh --uninstall                       remove all but /etc/seesay (your config)
+#
+# Stand-ins for tests and image builds (environment): SEESAY_APT_GET, SEESAY_DPKG_QUERY, SEESAY_SYSTEMCTL,
+# SEESAY_USERADD, SEESAY_GROUPADD_MEMBER (usermod), SEESAY_PLATFORM (pi4|pi5|pizero2|jetson|debian).
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT="" BUNDLE="" CORAL=0 DRY=0 UNINSTALL=0 VENV_GIVEN=""
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) ROOT=${2:?--root needs a folder}; shift 2 ;;
+    --bundle) BUNDLE=${2:?--bundle needs a folder}; shift 2 ;;
+    --venv) VENV_GIVEN=${2:?--venv needs a folder}; shift 2 ;;
+    --coral) CORAL=1; shift ;;
+    --dry-run) DRY=1; shift ;;
+    --uninstall) UNINSTALL=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+APT_GET=${SEESAY_APT_GET:-apt-get}
+DPKG_QUERY=${SEESAY_DPKG_QUERY:-dpkg-query}
+SYSTEMCTL=${SEESAY_SYSTEMCTL:-systemctl}
+USERADD=${SEESAY_USERADD:-useradd}
+USERMOD=${SEESAY_GROUPADD_MEMBER:-usermod}
+APP="$ROOT/opt/seesay/app"
+VENV=${VENV_GIVEN:-$ROOT/opt/seesay/venv}
+STATE="$ROOT/var/lib/seesay"
+CONF="$ROOT/etc/seesay/seesay.toml"
+UNIT="$ROOT/etc/systemd/system/seesay.service"
+CHANGES=0
+
+say() { printf 'seesay: %s\n' "$*"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+run() {  # every change goes through here: printed under --dry-run, counted otherwise
+  CHANGES=$((CHANGES + 1))
+  if [ "$DRY" = 1 ]; then printf 'would run: %s\n' "$*"; else say "$*"; "$@"; fi
+}
+
+if [ -z "$ROOT" ] && [ "$DRY" = 0 ] && [ "$(id -u)" -ne 0 ]; then
+  die "must run as root to install system packages and the service: sudo $0 $*"
+fi
+
+detect_platform() {
+  if [ -n "${SEESAY_PLATFORM:-}" ]; then echo "$SEESAY_PLATFORM"; return; fi
+  local model=""
+  [ -r /proc/device-tree/model ] && model=$(tr -d '\0' </proc/device-tree/model)
+  case "$model" in
+    *"Raspberry Pi 5"*) echo pi5; return ;;
+    *"Raspberry Pi Zero 2"*) echo pizero2; return ;;
+    *"Raspberry Pi"*) echo pi4; return ;;
+  esac
+  if [ -e /etc/nv_tegra_release ] || [[ "$model" == *Jetson* ]]; then echo jetson; return; fi
+  # shellcheck disable=SC1091  # the running system's file, not ours
+  . /etc/os-release 2>/dev/null || die "cannot read /etc/os-release: unsupported operating system"
+  case " ${ID:-} ${ID_LIKE:-} " in
+    *" debian "*|*" ubuntu "*|*" raspbian "*) echo debian ;;
+    *) die "unsupported operating system '${PRETTY_NAME:-unknown}': seesay installs on Raspberry Pi OS, JetPack or Debian/Ubuntu" ;;
+  esac
+}
+
+# shellcheck disable=SC2016  # ${Status} is dpkg-query's format, not a shell variable
+installed() { "$DPKG_QUERY" -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+copy_if_changed() {  # src dst mode
+  if [ -f "$2" ] && cmp -s "$1" "$2"; then return; fi
+  run install -D -m "$3" "$1" "$2"
+}
+
+uninstall() {
+  if [ -f "$UNIT" ]; then
+    run "$SYSTEMCTL" ${ROOT:+--root="$ROOT"} disable --now seesay.service
+    run rm -f "$UNIT"
+  fi
+  [ -d "$ROOT/opt/seesay" ] && run rm -rf "$ROOT/opt/seesay"
+  [ -d "$STATE" ] && run rm -rf "$STATE"
+  say "removed seesay; your configuration in $ROOT/etc/seesay was kept"
+}
+
+[ "$UNINSTALL" = 1 ] && { uninstall; exit 0; }
+
+PLATFORM=$(detect_platform)
+say "platform: $PLATFORM${ROOT:+ (staging root $ROOT)}"
+
+# 1. system packages
+pkgs=(espeak-ng libespeak-ng1 alsa-utils python3-venv python3-pip python3-numpy)
+case "$PLATFORM" in
+  pi5) pkgs+=(python3-picamera2 python3-lgpio) ;;  # gpiozero's RPi.GPIO fallback fails on the Pi 5
+  pi4|pizero2) pkgs+=(python3-picamera2 python3-lgpio python3-rpi.gpio) ;;
+  jetson|debian) pkgs+=(python3-opencv) ;;
+esac
+[ "$CORAL" = 1 ] && pkgs+=(libedgetpu1-std)
+missing=()
+for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  run "$APT_GET" update -qq
+  if ! run "$APT_GET" install -y -qq "${missing[@]}"; then
+    [ "$CORAL" = 1 ] && die "could not install ${missing[*]}; libedgetpu1-std comes from the Coral apt repository (https://coral.ai/software/#debian-packages): add it, then run again"
+    die "could not install ${missing[*]}"
+  fi
+fi
+
+# 2. the service user, in the groups that own the camera, GPIO and sound devices
+user_exists() { if [ -n "$ROOT" ]; then grep -q '^seesay:' "$ROOT/etc/passwd" 2>/dev/null; else id -u seesay >/dev/null 2>&1; fi; }
+group_exists() { if [ -n "$ROOT" ]; then grep -q "^$1:" "$ROOT/etc/group" 2>/dev/null; else getent group "$1" >/dev/null; fi; }
+in_group() { if [ -n "$ROOT" ]; then grep -q "^$1:.*[:,]seesay\(,\|$\)" "$ROOT/etc/group" 2>/dev/null; else id -nG seesay 2>/dev/null | tr ' ' '\n' | grep -qx "$1"; fi; }
+if ! user_exists; then
+  run "$USERADD" ${ROOT:+--root "$ROOT"} --system --user-group --home-dir /var/lib/seesay --no-create-home --shell /usr/sbin/nologin seesay
+fi
+for g in gpio video audio render; do
+  if group_exists "$g" && ! in_group "$g"; then run "$USERMOD" ${ROOT:+--root "$ROOT"} -a -G "$g" seesay; fi
+done
+
+# 3. the code (device side only) and its venv
+while IFS= read -r f; do
+  copy_if_changed "$SRC/$f" "$APP/$f" 0644
+done < <(cd "$SRC" && find device -name '*.py' | sort; echo requirements.txt; echo README.md)
+if [ -z "$VENV_GIVEN" ]; then
+  if [ ! -x "$VENV/bin/python" ]; then run python3 -m venv --system-site-packages "$VENV"; fi
+  want=$(sha256sum "$SRC/requirements.txt" | cut -d' ' -f1)
+  if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+    run "$VENV/bin/pip" install -q -r "$SRC/requirements.txt"
+    [ "$DRY" = 1 ] || echo "$want" >"$VENV/.requirements.sha256"
+  fi
+fi
+PY="${VENV#"$ROOT"}/bin/python"
+
+# 4. the bundle, verified before it is installed
+if [ -n "$BUNDLE" ]; then
+  [ -f "$BUNDLE/manifest.json" ] || die "--bundle $BUNDLE: not a bundle (no manifest.json)"
+  if [ -x "$VENV/bin/python" ]; then
+    (cd "$SRC" && "$VENV/bin/python" -m device verify "$BUNDLE") || die "--bundle $BUNDLE fails verification: not installed"
+  elif [ "$DRY" = 1 ]; then
+    echo "would verify: $BUNDLE (with the venv's python, once it exists)"
+  fi
+  if ! diff -rq "$BUNDLE" "$STATE/bundle" >/dev/null 2>&1; then
+    run rm -rf "$STATE/bundle.new"
+    run cp -r "$BUNDLE" "$STATE/bundle.new"
+    run rm -rf "$STATE/bundle"
+    run mv "$STATE/bundle.new" "$STATE/bundle"
+  fi
+elif [ ! -f "$STATE/bundle/manifest.json" ]; then
+  say "no bundle installed yet: run again with --bundle DIR (see README: convert a checkpoint)"
+fi
+[ -d "$STATE" ] || run install -d -m 0750 "$STATE"
+
+# 5. the config: written once, never overwritten
+if [ ! -f "$CONF" ]; then
+  camera=picamera2
+  case "$PLATFORM" in jetson|debian) camera=opencv ;; esac
+  tmp=$(mktemp)
+  cat >"$tmp" <<CONF
+# seesay configuration (python -m device run --check-config --config $CONF/etc/seesay/seesay.toml)
+[model]
+bundle = "/var/lib/seesay/bundle"
+backend = "$([ "$CORAL" = 1 ] && echo edgetpu || echo cpu)"
+
+[camera]
+source = "$camera"
+
+[button]
+kind = "gpio"
+pin = 17
+
+[speech]
+voice = "en-us"
+rate_wpm = 165
+CONF
+  sed -i "s#--config .*/etc/seesay/seesay.toml#--config /etc/seesay/seesay.toml#" "$tmp"
+  run install -D -m 0644 "$tmp" "$CONF"
+  rm -f "$tmp"
+fi
+
+# 6. the unit
+tmp=$(mktemp)
+sed "s#/opt/seesay/venv/bin/python#$PY#" "$SRC/systemd/seesay.service" >"$tmp"
+unit_changed=0
+if ! { [ -f "$UNIT" ] && cmp -s "$tmp" "$UNIT"; }; then
+  run install -D -m 0644 "$tmp" "$UNIT"
+  unit_changed=1
+fi
+rm -f "$tmp"
+if [ "$unit_changed" = 1 ]; then
+  [ -z "$ROOT" ] && run "$SYSTEMCTL" daemon-reload
+  run "$SYSTEMCTL" ${ROOT:+--root="$ROOT"} enable seesay.service
+  [ -z "$ROOT" ] && run "$SYSTEMCTL" restart seesay.service
+fi
+
+if [ "$CHANGES" = 0 ]; then
+  say "nothing to do: seesay is installed and up to date"
+elif [ "$DRY" = 1 ]; then
+  say "dry run: $CHANGES action(s) would be taken"
+else
+  say "done ($CHANGES change(s)). Check it with: $PY -m device doctor; journalctl -u seesay"
+fi

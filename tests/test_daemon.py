@@ -1,0 +1,222 @@
+"""The daemon with the real int8 bundle, real espeak-ng and the file camera; only the speaker
+(WAV sink) and, in one test, the camera's failure are stand-ins at the hardware edge."""
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from device.audio import WavSink
+from device.button import GPIOButton, Press
+from device.camera import FileCamera
+from device.captioner import Captioner
+from device.config import Config, replace
+from device.daemon import SAY, Daemon
+from device.errors import CameraError
+from device.speech import EspeakLibrary, Speaker
+
+from .conftest import ROOT
+
+
+def make_daemon(bundle, images, tmp_path, camera=None, loader=None, sink=None):
+    cfg = replace(Config(), model={"bundle": str(bundle)}, camera={"source": "files", "path": str(images)},
+                  speech={"output": "wav", "wav_dir": str(tmp_path / "wav")},
+                  behaviour={"min_brightness": 10.0, "min_sharpness": 1.0})
+    speaker = Speaker(lambda: EspeakLibrary(rate_wpm=400), sink or WavSink(tmp_path / "wav"))
+    d = Daemon(cfg, camera or FileCamera(images), speaker, loader or (lambda: Captioner(bundle)))
+    d.start()
+    th = threading.Thread(target=d.run, daemon=True)
+    th.start()
+    return d, th
+
+
+def ask(d, kind=Press.SHORT, timeout=30):
+    n = len(d.answers)
+    d.press(kind)
+    end = time.monotonic() + timeout
+    while len(d.answers) == n and time.monotonic() < end:
+        time.sleep(0.005)
+    assert len(d.answers) > n, "no answer"
+    d.speaker.wait(timeout)
+    return d.answers[-1]
+
+
+def stop(d, th):
+    d.request_stop()
+    th.join(10)
+    assert not th.is_alive()
+    d.speaker.close()
+    d.close()
+
+
+@pytest.fixture
+def scene_dir(scenes):
+    return scenes.parent / "images"
+
+
+def test_press_describes_and_long_press_repeats(bundle, scene_dir, tmp_path):
+    d, th = make_daemon(bundle, scene_dir, tmp_path)
+    assert d.speaker.wait(10) and d.speaker.spoken[0] == SAY["ready"]
+    a = ask(d)
+    assert a.kind == "caption" and a.text
+    r = ask(d, Press.LONG)
+    assert r.kind == "repeat" and r.text == a.text
+    stop(d, th)
+    assert len(list((tmp_path / "wav").glob("*.wav"))) == 4  # ready, earcon + caption, repeat
+
+
+def test_dark_frame_corrupt_jpeg_and_vanishing_camera_are_spoken(bundle, tmp_path, black_jpeg, corrupt_jpeg, scene_dir):
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    shutil.copy(black_jpeg, folder / "a.jpg")
+    shutil.copy(corrupt_jpeg, folder / "b.jpg")
+    shutil.copy(next(scene_dir.glob("*.jpg")), folder / "c.jpg")
+
+    class FlakyCamera(FileCamera):  # the camera cable is pulled once, then plugged back
+        fail_next = False
+
+        def capture(self):
+            if FlakyCamera.fail_next:
+                FlakyCamera.fail_next = False
+                raise CameraError("camera unplugged")
+            return super().capture()
+    d, th = make_daemon(bundle, folder, tmp_path, camera=FlakyCamera(folder))
+    assert ask(d).text == SAY["dark"]
+    assert ask(d).text == SAY["image"]
+    assert ask(d).kind == "caption"
+    FlakyCamera.fail_next = True
+    assert ask(d).text == SAY["camera"]
+    assert ask(d).text == SAY["dark"]  # reopened: back to the first file
+    stop(d, th)
+
+
+def test_broken_bundle_is_spoken_and_daemon_lives(bundle, scene_dir, tmp_path):
+    b = tmp_path / "broken"
+    shutil.copytree(bundle, b)
+    data = bytearray((b / "encoder.tflite").read_bytes())
+    data[1000] ^= 0xFF
+    (b / "encoder.tflite").write_bytes(bytes(data))
+    d, th = make_daemon(b, scene_dir, tmp_path, loader=lambda: Captioner(b))
+    assert d.speaker.wait(10) and d.speaker.spoken[0] == SAY["no_model"]
+    assert ask(d).text == SAY["no_model"]
+    assert ask(d).text == SAY["no_model"]
+    stop(d, th)
+
+
+def test_failing_speaker_does_not_kill_the_daemon(bundle, scene_dir, tmp_path):
+    class DeadSink(WavSink):
+        def begin(self, rate):
+            raise OSError("speaker unplugged")
+    d, th = make_daemon(bundle, scene_dir, tmp_path, sink=DeadSink(tmp_path / "w"))
+    for _ in range(3):
+        assert ask(d).kind == "caption"
+    assert th.is_alive()
+    stop(d, th)
+
+
+def test_300_random_presses_with_bursts_and_holds_get_exactly_one_answer_each(bundle, scene_dir, tmp_path):
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+    factory = MockFactory()
+    d, th = make_daemon(bundle, scene_dir, tmp_path)
+    d.speaker.wait(10)
+    rng = random.Random(0)
+    with GPIOButton(22, d.press, bounce_ms=0, hold_s=0.15, pin_factory=factory):
+        pin = factory.pin(22)
+        presses = 0
+        while presses < 300:
+            r = rng.random()
+            if r < 0.1:  # a burst of 20 within a second
+                for _ in range(20):
+                    pin.drive_low()
+                    time.sleep(0.01)
+                    pin.drive_high()
+                    time.sleep(0.02)
+                presses += 20
+            elif r < 0.2:  # a long hold
+                pin.drive_low()
+                time.sleep(0.3)
+                pin.drive_high()
+                presses += 1
+            else:
+                pin.drive_low()
+                time.sleep(0.01)
+                pin.drive_high()
+                time.sleep(rng.uniform(0.0, 0.08))
+                presses += 1
+        end = time.monotonic() + 60
+        while (not d.events.empty() or d.state.value in ("capturing", "thinking")) and time.monotonic() < end:
+            time.sleep(0.05)
+    d.speaker.wait(30)
+    s = d.stats
+    stop(d, th)
+    Device.pin_factory = None
+    assert s["presses"] >= 300
+    # every press was accepted (one answer each), stopped speech, or was coalesced/dropped while busy
+    assert s["accepted"] == s["answers"] == len(d.answers)
+    assert s["accepted"] + s["stops"] + s["coalesced"] + s["dropped"] >= s["presses"] - s["stops"]
+    assert s["accepted"] > 20
+
+
+def _rss_mb():
+    with open("/proc/self/status") as f:
+        return int(next(l for l in f if l.startswith("VmRSS")).split()[1]) / 1024
+
+
+def test_500_captions_in_a_row_do_not_grow_memory(bundle, scene_dir, tmp_path):
+    d, th = make_daemon(bundle, scene_dir, tmp_path)
+    d.speaker.wait(10)
+    for _ in range(20):
+        ask(d)
+    before = _rss_mb()
+    for _ in range(500):
+        d.press(Press.SHORT)
+        while d.state.value != "speaking" and not d.answers[-1:]:
+            time.sleep(0.001)
+        end = time.monotonic() + 10
+        n = len(d.answers)
+        while len(d.answers) == n and time.monotonic() < end and d.events.qsize():
+            time.sleep(0.001)
+        d.speaker.wait(10)
+        time.sleep(0.001)
+    growth = _rss_mb() - before
+    stop(d, th)
+    print(f"RSS growth over 500 presses: {growth:.1f} MB, {len(d.answers)} answers")
+    assert growth < 10
+
+
+def test_run_under_sd_notify_ready_watchdog_and_sigterm(bundle, scene_dir, tmp_path):
+    conf = tmp_path / "seesay.toml"
+    conf.write_text(f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
+                    f'[button]\nkind = "none"\n[speech]\noutput = "wav"\nwav_dir = "{tmp_path / "wav"}"\n')
+    sock_path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(30)
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="800000")
+    p = subprocess.Popen([sys.executable, "-m", "device", "run", "--config", str(conf)], cwd=ROOT, env=env,
+                         stderr=subprocess.PIPE, text=True)
+    msgs = []
+    while not any("WATCHDOG=1" in m for m in msgs) or not any("READY=1" in m for m in msgs):
+        msgs.append(sock.recv(1024).decode())
+    p.send_signal(signal.SIGTERM)
+    while not any("STOPPING=1" in m for m in msgs):
+        msgs.append(sock.recv(1024).decode())
+    assert p.wait(20) == 0
+    assert "seesay stopped" in p.stderr.read()
+
+
+def test_check_config_cli(tmp_path):
+    good, bad = tmp_path / "g.toml", tmp_path / "b.toml"
+    good.write_text('[model]\nbeam = 1\n')
+    bad.write_text('[model]\nbeem = 1\n')
+    r = subprocess.run([sys.executable, "-m", "device", "run", "--config", str(good), "--check-config"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and "config OK" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "device", "run", "--config", str(bad), "--check-config"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "model.beem" in r.stderr

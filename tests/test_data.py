@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from device.errors import DataError
+from device.preprocess import preprocess_file
+from training.data import load_dataset, split
+
+from .conftest import FLICKR, need_flickr
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(3):
+        Image.new("RGB", (64, 48), (40 * i, 90, 200)).save(d / f"im{i}.jpg")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return d
+
+
+def test_flickr_csv_reports_missing_unreadable_and_empty(tmp_path, image_dir):
+    csv = tmp_path / "captions.csv"
+    csv.write_text("image,caption\nim0.jpg,A dog.\nim0.jpg,\nim1.jpg,A cat sits.\nnope.jpg,gone\nbroken.jpg,bad\n")
+    samples, report = load_dataset(csv, image_dir)
+    assert [s.image.name for s in samples] == ["im0.jpg", "im1.jpg"]
+    assert report.empty_captions == 1
+    assert any("nope.jpg" in m for m in report.missing_images)
+    assert any("broken.jpg" in m for m in report.unreadable_images)
+    assert "missing" in report.summary() and "unreadable" in report.summary()
+
+
+def test_token_txt_karpathy_and_coco_formats(tmp_path, image_dir):
+    tok = tmp_path / "Flickr8k.token.txt"
+    tok.write_text("im0.jpg#0\tA dog runs .\nim0.jpg#1\tA brown dog .\nim1.jpg#0\tA cat .\n")
+    s, _ = load_dataset(tok, image_dir)
+    assert [len(x.captions) for x in s] == [2, 1]
+
+    kar = tmp_path / "dataset_flickr8k.json"
+    kar.write_text(json.dumps({"images": [{"filename": "im2.jpg", "split": "train",
+                                           "sentences": [{"raw": "A blue thing."}, {"tokens": ["a", "thing"]}]}]}))
+    s, _ = load_dataset(kar, image_dir)
+    assert s[0].captions == ("A blue thing.", "a thing")
+
+    coco = tmp_path / "captions_val2014.json"
+    coco.write_text(json.dumps({"images": [{"id": 7, "file_name": "im1.jpg"}, {"id": 8, "file_name": "im2.jpg"}],
+                                "annotations": [{"image_id": 7, "caption": "x y"}, {"image_id": 8, "caption": "z"},
+                                                {"image_id": 7, "caption": "w"}]}))
+    s, _ = load_dataset(coco, image_dir)
+    assert {x.image.name: len(x.captions) for x in s} == {"im1.jpg": 2, "im2.jpg": 1}
+
+
+def test_unknown_format_and_empty_dataset_are_clear_errors(tmp_path, image_dir):
+    (tmp_path / "x.yaml").write_text("a: b")
+    with pytest.raises(DataError, match="unknown caption format"):
+        load_dataset(tmp_path / "x.yaml")
+    (tmp_path / "c.csv").write_text("image,caption\nnope.jpg,hi\n")
+    with pytest.raises(DataError, match="no usable"):
+        load_dataset(tmp_path / "c.csv", image_dir)
+    (tmp_path / "d.csv").write_text("file,text\n")
+    with pytest.raises(DataError, match="image,caption"):
+        load_dataset(tmp_path / "d.csv", image_dir)
+
+
+def test_split_is_seeded_and_disjoint(scenes):
+    samples, _ = load_dataset(scenes)
+    a_tr, a_va = split(samples, 0.2, seed=1)
+    b_tr, b_va = split(list(reversed(samples)), 0.2, seed=1)
+    assert [s.image for s in a_va] == [s.image for s in b_va]
+    assert not {s.image for s in a_tr} & {s.image for s in a_va}
+    assert len(a_va) == 12
+
+
+def test_real_flickr8k_loads_850_images_with_5_captions():
+    need_flickr()
+    samples, report = load_dataset(FLICKR / "captions.csv", verify=False)
+    assert report.images == 850 and report.captions == 4250
+
+
+def test_training_and_device_see_the_same_pixels(scenes):
+    """The feature extractor decodes through device.preprocess: one function, same array."""
+    from training.features import load_pixels
+    f = next((scenes.parent / "images").glob("*.jpg"))
+    px, ok = load_pixels([f], 224)
+    assert ok.all() and np.array_equal(px[0], preprocess_file(f))
+    assert px.dtype == np.uint8 and px.shape == (1, 224, 224, 3)

@@ -1,0 +1,113 @@
+"""The device runtime on a real int8 bundle converted in this session."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from device.bundle import load_bundle
+from device.captioner import Captioner
+from device.errors import BackendUnavailableError, BundleError, BundleMissingError, ConfigError
+from device.preprocess import preprocess_file
+
+from .conftest import ROOT
+
+
+def _copy(bundle, tmp_path):
+    import shutil
+    dst = tmp_path / "b"
+    shutil.copytree(bundle, dst)
+    return dst
+
+
+def test_bundle_manifest_is_complete_and_int8(bundle):
+    b = load_bundle(bundle)
+    m = b.manifest
+    assert m["schema_version"] == 1 and m["quantization"] == "int8"
+    assert set(m["files"]) >= {"encoder.tflite", "decoder.tflite", "vocab.json"}
+    assert b.encoder.inputs["image"].dtype == "uint8"
+    assert set(b.decoder.inputs) == {"token", "h", "c", "features", "keys"}
+    assert set(b.decoder.outputs) == {"logits", "h_next", "c_next", "alpha"}
+    assert b.decoder.inputs["h"].dtype == "int8" and b.decoder.inputs["h"].scale > 0
+    assert b.decoder.inputs["token"].dtype == "int32"
+    assert m["converter"]["seesay_version"] and m["search"]["beam"] == 3
+    assert (bundle / "report.md").is_file() and json.loads((bundle / "report.json").read_text())["images"] > 0
+
+
+def test_flipped_byte_truncated_and_missing_files_are_refused(bundle, tmp_path):
+    b = _copy(bundle, tmp_path)
+    data = bytearray((b / "decoder.tflite").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (b / "decoder.tflite").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="decoder.tflite fails its checksum"):
+        load_bundle(b)
+    (b / "decoder.tflite").write_bytes(bytes(data[:100]))
+    with pytest.raises(BundleError, match="decoder.tflite"):
+        load_bundle(b)
+    (b / "decoder.tflite").unlink()
+    with pytest.raises(BundleMissingError, match="decoder.tflite is missing"):
+        load_bundle(b)
+    with pytest.raises(BundleMissingError, match="no such folder"):
+        load_bundle(tmp_path / "nowhere")
+
+
+def test_schema_version_mismatch_is_explained(bundle, tmp_path):
+    b = _copy(bundle, tmp_path)
+    m = json.loads((b / "manifest.json").read_text())
+    m["schema_version"] = 99
+    (b / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="schema version 99"):
+        load_bundle(b)
+
+
+def test_caption_greedy_and_beam_return_words_attention_and_timings(bundle, scenes):
+    img = next((scenes.parent / "images").glob("*.jpg"))
+    with Captioner(bundle) as cap:
+        px = preprocess_file(img, cap.bundle.image_size)
+        for beam in (1, 3):
+            c = cap.caption(px, beam=beam)
+            assert c.text and all(0 <= t < len(cap.vocab) for t in c.tokens)
+            grid = cap.bundle.image_size // 32
+            assert c.attention.shape == (len(c.tokens), grid * grid)
+            assert np.allclose(c.attention.sum(1), 1.0, atol=0.05)  # int8 softmax: still a distribution
+            assert {"encoder", "decoder", "search", "total"} <= set(c.timings_ms)
+        with pytest.raises(Exception, match="uint8"):
+            cap.caption(px.astype(np.float32))
+
+
+def test_missing_runtimes_are_named(bundle):
+    with pytest.raises(BackendUnavailableError, match="libedgetpu|Edge TPU|edgetpu"):
+        from device.backends.edgetpu import load_edgetpu_delegate
+        load_edgetpu_delegate()
+    with pytest.raises(BackendUnavailableError, match="tensorrt"):
+        from device.backends import load_model
+        load_model("tensorrt", bundle / "encoder.engine")
+    with pytest.raises(ConfigError, match="unknown backend"):
+        from device.backends import load_model
+        load_model("gpu9000", bundle / "encoder.tflite")
+
+
+def test_device_never_imports_tensorflow():
+    code = ("import sys, pkgutil, importlib, device\n"
+            "for m in pkgutil.walk_packages(device.__path__, 'device.'):\n"
+            "    importlib.import_module(m.name)\n"
+            "assert 'tensorflow' not in sys.modules, 'device imported tensorflow'\n"
+            "assert 'keras' not in sys.modules\n"
+            "print('ok', len(sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr
+
+
+def test_caption_cli_json_wav_and_attention(bundle, scenes, tmp_path, corrupt_jpeg):
+    img = next((scenes.parent / "images").glob("*.jpg"))
+    wav, att = tmp_path / "say.wav", tmp_path / "att.png"
+    r = subprocess.run([sys.executable, "-m", "device", "caption", str(img), "--bundle", str(bundle), "--json",
+                        "--wav", str(wav), "--attention", str(att)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.splitlines()[0])
+    assert out["caption"] and out["timings_ms"]["total"] > 0
+    assert wav.stat().st_size > 10000 and att.stat().st_size > 1000
+    r = subprocess.run([sys.executable, "-m", "device", "caption", str(corrupt_jpeg), "--bundle", str(bundle)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "corrupt.jpg" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,108 @@
+import threading
+import time
+import wave
+
+import numpy as np
+import pytest
+
+from device.audio import PlayerSink, WavSink
+from device.button import GPIOButton, Press
+from device.config import Config, load_config, parse_config
+from device.errors import ConfigError, SpeechError
+from device.speech import EspeakCommand, EspeakLibrary, Speaker
+
+
+def _seconds(path):
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def test_espeak_library_speaks_into_wav(tmp_path):
+    sink = WavSink(tmp_path)
+    with Speaker(lambda: EspeakLibrary(voice="en-us", rate_wpm=170), sink) as sp:
+        sp.say("a black dog runs across the grass")
+        assert sp.wait(20)
+    assert 1.0 < _seconds(sink.files[0]) < 6.0
+    pcm = np.frombuffer(wave.open(str(sink.files[0])).readframes(10 ** 6), np.int16)
+    assert np.abs(pcm).max() > 1000  # real speech, not silence
+
+
+def test_espeak_command_engine(tmp_path):
+    sink = WavSink(tmp_path)
+    with Speaker(lambda: EspeakCommand(), sink) as sp:
+        sp.say("hello")
+        assert sp.wait(20)
+    assert _seconds(sink.files[0]) > 0.2
+
+
+def test_stop_interrupts_speech(tmp_path):
+    class SlowSink(WavSink):  # plays in real time, like a sound card
+        def write(self, pcm):
+            super().write(pcm)
+            time.sleep(len(pcm) / 22050)
+    sink = SlowSink(tmp_path)
+    with Speaker(lambda: EspeakLibrary(), sink) as sp:
+        sp.say("this is a rather long sentence that nobody will hear to the end because it is stopped")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        sp.stop()
+        assert sp.wait(2) and time.monotonic() - t0 < 0.5
+    assert _seconds(sink.files[0]) < 1.5
+
+
+def test_failing_player_is_reported_and_speaker_lives(tmp_path):
+    errors = []
+    sink = PlayerSink(["sh", "-c", "exit 3"])
+    with Speaker(lambda: EspeakLibrary(), sink, on_error=errors.append) as sp:
+        sp.say("nobody hears this")
+        assert sp.wait(10)
+        assert errors and isinstance(errors[0], SpeechError) and "speaker" in str(errors[0])
+        sink.command = ["nonexistent-player-xyz"]
+        sp.say("nor this")
+        assert sp.wait(10)
+    assert "not found" in str(errors[-1])
+
+
+def test_gpio_button_short_and_long_press_with_mock_factory():
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+    factory = MockFactory()
+    got, ev = [], threading.Event()
+
+    def on(p):
+        got.append(p)
+        ev.set()
+    with GPIOButton(17, on, bounce_ms=0, hold_s=0.2, pin_factory=factory) as b:
+        pin = factory.pin(17)
+        pin.drive_low()
+        time.sleep(0.05)
+        pin.drive_high()
+        assert ev.wait(2)
+        ev.clear()
+        pin.drive_low()
+        assert ev.wait(2)
+        time.sleep(0.1)
+        pin.drive_high()
+        time.sleep(0.1)
+    assert got == [Press.SHORT, Press.LONG]
+    Device.pin_factory = None
+
+
+def test_config_defaults_types_and_unknown_keys(tmp_path):
+    assert Config().model.backend == "cpu" and Config().speech.engine == "library"
+    cfg = parse_config({"camera": {"source": "files", "path": "/x"}, "model": {"beam": 1}})
+    assert cfg.camera.source == "files" and cfg.model.beam == 1 and cfg.button.pin == 17
+    with pytest.raises(ConfigError, match="unknown key camera.resolution"):
+        parse_config({"camera": {"resolution": 3}})
+    with pytest.raises(ConfigError, match="unknown section \\[cam\\]"):
+        parse_config({"cam": {}})
+    with pytest.raises(ConfigError, match="model.beam must be int"):
+        parse_config({"model": {"beam": "3"}})
+    with pytest.raises(ConfigError, match="choose one of"):
+        parse_config({"model": {"backend": "gpu"}})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\nbeam=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "none.toml")
