@@ -22,7 +22,16 @@ def _check_args(p: argparse.ArgumentParser) -> None:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if argv[:1] == ["check"]:
+    if argv[:1] == ["bench"]:
+        p = argparse.ArgumentParser(prog="python -m convert bench",
+                                    description="Sizes and latency of an int8 bundle vs a float32 bundle vs Keras, as ratios.")
+        p.add_argument("checkpoint")
+        p.add_argument("int8_bundle")
+        p.add_argument("float32_bundle")
+        p.add_argument("-n", type=int, default=200, help="invokes per median (default: %(default)s)")
+        a = p.parse_args(argv[1:])
+        run = lambda: __import__("convert.bench", fromlist=["bench"]).bench(a.checkpoint, a.int8_bundle, a.float32_bundle, a.n)  # noqa: E731
+    elif argv[:1] == ["check"]:
         p = argparse.ArgumentParser(prog="python -m convert check",
                                     description="Compare a bundle with the float model it came from: BLEU/CIDEr of both, "
                                                 "agreement, latency, sizes; writes report.md/report.json into the bundle.")

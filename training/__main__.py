@@ -22,7 +22,7 @@ def _add_dataclass_args(p: argparse.ArgumentParser, cls, skip=()) -> None:
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        reason = next((line.split("#", 1)[1].strip() for line in src.splitlines() if line.strip().startswith(f.name + ":") and "#" in line), "")
+        reason = next((line.split("#", 1)[1].strip().replace("%", "%%") for line in src.splitlines() if line.strip().startswith(f.name + ":") and "#" in line), "")
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=f"{reason} (default: %(default)s)")

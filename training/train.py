@@ -110,7 +110,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         # from scratch, BatchNorm must learn its statistics; pretrained ones stay as they are
         bn_training = tcfg.encoder_weights == "none"
         if bn_training:  # Keras' MobileNet BatchNorm momentum (0.999) is too slow for a short run
-            for layer in backbone.submodules:
+            for layer in backbone._flatten_layers(include_self=False, recursive=True):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.momentum = 0.9
     else:

@@ -1,0 +1,62 @@
+"""`python -m training evaluate CHECKPOINT`: scores, per-image JSONL, attention figures, training curve."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from device.attention_figure import save_attention_figure
+from device.errors import ImageError
+from device.preprocess import preprocess_file
+
+from .checkpoint import load_checkpoint
+from .data import load_dataset, split
+from .evaluate import caption_encoded, score_results, write_jsonl
+from .float_step import KerasCaptioner
+from .metrics import best_constant_caption, caption_metrics
+
+
+def evaluate(args) -> dict:
+    mcfg, vocab, encoder, decoder, meta = load_checkpoint(args.checkpoint)
+    src = args.data or meta["data"]["source"]
+    samples, _ = load_dataset(src, args.images)
+    d = meta["data"]
+    train_s, val_s = split(samples, d["val_fraction"], d["split_seed"])
+    items = val_s if args.split == "val" else samples
+    out = Path(args.out or Path(args.checkpoint) / "eval")
+    out.mkdir(parents=True, exist_ok=True)
+    names, pixels, refs = [], [], {}
+    for s in items:
+        try:
+            pixels.append(preprocess_file(s.image, mcfg.image_size))
+        except ImageError:
+            continue
+        names.append(s.image.name)
+        refs[s.image.name] = list(s.captions)
+    pixels = np.stack(pixels)
+    enc = {}
+    for i in range(0, len(pixels), 32):
+        for k, v in encoder(pixels[i:i + 32].astype(np.float32), training=False).items():
+            enc.setdefault(k, []).append(np.asarray(v))
+    enc = {k: np.concatenate(v) for k, v in enc.items()}
+    cap = KerasCaptioner(decoder, mcfg.state_names)
+    report = {"checkpoint": str(args.checkpoint), "images": len(names), "split": args.split}
+    for beam in args.beam:
+        res = caption_encoded(enc, cap, vocab, beam, mcfg.max_len, desc=f"beam {beam}")
+        m, hyps = score_results(names, res, refs, vocab)
+        tag = "greedy" if beam == 1 else f"beam{beam}"
+        report[tag] = m
+        write_jsonl(out / f"{tag}.jsonl", names, res, hyps, refs)
+        for i in range(min(args.figures, len(names))):
+            words = hyps[names[i]].split()
+            save_attention_figure(out / f"attention_{tag}_{i}.png", pixels[i], words, res[i].attention[: len(words)],
+                                  title=f"{names[i]}: {hyps[names[i]]}")
+    const = best_constant_caption({s.image.name: s.captions for s in train_s})
+    report["constant_floor"] = {"caption": const, **caption_metrics({n: const for n in names}, refs)}
+    hist = Path(args.checkpoint) / "history.json"
+    if hist.is_file():
+        from .plots import training_curves
+        training_curves(json.loads(hist.read_text()), out / "training_curves.png")
+    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    return report
