@@ -135,7 +135,8 @@ if [ -z "$VENV_GIVEN" ]; then
 fi
 PY="${VENV#"$ROOT"}/bin/python"
 
-# 4. the bundle, verified before it is installed
+# 4. the state folder and the bundle, verified before it is installed
+[ -d "$STATE" ] || run install -d -m 0750 "$STATE"
 if [ -n "$BUNDLE" ]; then
   [ -f "$BUNDLE/manifest.json" ] || die "--bundle $BUNDLE: not a bundle (no manifest.json)"
   if [ -x "$VENV/bin/python" ]; then
@@ -152,7 +153,6 @@ if [ -n "$BUNDLE" ]; then
 elif [ ! -f "$STATE/bundle/manifest.json" ]; then
   say "no bundle installed yet: run again with --bundle DIR (see README: convert a checkpoint)"
 fi
-[ -d "$STATE" ] || run install -d -m 0750 "$STATE"
 
 # 5. the config: written once, never overwritten
 if [ ! -f "$CONF" ]; then

@@ -31,6 +31,6 @@ setup() {
 case "${1:-}" in
   setup) setup ;;
   test) setup; shift; exec "$VENV/bin/python" -m pytest -q "$@" ;;
-  demo) setup; shift; exec "$VENV/bin/python" -m demo "$@" ;;
+  demo) setup; shift; exec "$VENV/bin/python" -m convert.demo "$@" ;;
   *) echo "usage: ./run.sh demo | test | setup" >&2; exit 2 ;;
 esac
