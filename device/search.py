@@ -97,7 +97,10 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
             mask = _banned_mask(logp.shape[-1], banned)
             hist_att = np.zeros((k, 0, alpha.shape[-1]), np.float32)
         total = scores[:, None] + logp + mask  # [k, V]
-        flat = np.argsort(-total, axis=None, kind="stable")[: 2 * k]
+        flat_total = total.ravel()
+        top = (np.argpartition(-flat_total, 2 * k)[: 2 * k] if flat_total.size > 2 * k  # O(kV), no full sort
+               else np.arange(flat_total.size))
+        flat = top[np.argsort(-flat_total[top], kind="stable")]
         parents, words = np.unravel_index(flat, total.shape)
         keep_p, keep_w = [], []
         for p, w in zip(parents, words):
