@@ -8,7 +8,7 @@ from device.captioner import BundleStep, Captioner
 from training.checkpoint import load_checkpoint
 
 from .build import bundle_sizes
-from .check import _median_ms
+from device.timing import median_ms
 
 
 def bench(checkpoint: str, int8_bundle: str, f32_bundle: str, n: int = 200, beam: int = 3) -> dict:
@@ -28,8 +28,8 @@ def bench(checkpoint: str, int8_bundle: str, f32_bundle: str, n: int = 200, beam
         dspec = cap.bundle.decoder.inputs
         dec_in = {"token": toks, "features": np.repeat(step._fq, beam, 0), "keys": np.repeat(step._kq, beam, 0),
                   **{k: np.zeros((beam, mcfg.hidden_dim), np.dtype(dspec[k].dtype)) for k in st}}
-        out[tag] = {"encoder_ms": _median_ms(lambda: cap.encoder.run({"image": img}), n),
-                    "decoder_step_ms": _median_ms(lambda: cap.decoder.run(dec_in), n * 5),
+        out[tag] = {"encoder_ms": median_ms(lambda: cap.encoder.run({"image": img}), n),
+                    "decoder_step_ms": median_ms(lambda: cap.decoder.run(dec_in), n * 5),
                     "size_bytes": bundle_sizes(cap.bundle.path)}
         cap.close()
     kenc = tf.function(lambda x: encoder(x, training=False))
@@ -38,7 +38,7 @@ def bench(checkpoint: str, int8_bundle: str, f32_bundle: str, n: int = 200, beam
     x = tf.constant(px[None].astype(np.float32))
     kin = [tf.constant(np.full(beam, 4, np.int32)), *[tf.constant(np.repeat(np.asarray(enc[k]), beam, 0)) for k in mcfg.state_names],
            tf.constant(np.repeat(np.asarray(enc["features"]), beam, 0)), tf.constant(np.repeat(np.asarray(enc["keys"]), beam, 0))]
-    out["keras"] = {"encoder_ms": _median_ms(lambda: kenc(x), n // 4), "decoder_step_ms": _median_ms(lambda: kdec(kin), n)}
+    out["keras"] = {"encoder_ms": median_ms(lambda: kenc(x), n // 4), "decoder_step_ms": median_ms(lambda: kdec(kin), n)}
     q, f, k = out["int8"], out["float32"], out["keras"]
     print(f"seesay convert bench: {checkpoint}, decoder batch {beam} (beam), medians of {n}+ invokes")
     print(f"  size encoder+decoder: int8 {q['size_bytes'] / 1e6:.2f} MB, float32 {f['size_bytes'] / 1e6:.2f} MB "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from device.captioner import BundleStep, Captioner
 from device.errors import ImageError
 from device.preprocess import preprocess_file
 from device.search import search
+from device.timing import median_ms
 from training.checkpoint import load_checkpoint
 from training.data import load_dataset, split
 from training.float_step import KerasCaptioner
@@ -36,16 +36,6 @@ def held_out(meta: dict, data: str | None, limit: int | None):
     return samples[:limit] if limit else samples
 
 
-def _median_ms(fn, n: int) -> float:
-    fn()  # warm-up
-    ts = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts) * 1e3)
-
-
 def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: int, n: int = 30) -> dict:
     """Median ms per call: bundle encoder and decoder step vs the float Keras ones (batch = beam)."""
     import tensorflow as tf
@@ -58,10 +48,10 @@ def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: 
     x = tf.constant(px[None].astype(np.float32))
     kin = [tf.constant(toks), *[tf.constant(st[k]) for k in mcfg.state_names],
            tf.constant(np.repeat(enc["features"], beam, 0)), tf.constant(np.repeat(enc["keys"], beam, 0))]
-    return {"bundle_encoder_ms": _median_ms(lambda: captioner.encode(px), n),
-            "bundle_decoder_step_ms": _median_ms(lambda: step(toks, st), n * 3),
-            "keras_encoder_ms": _median_ms(lambda: kenc(x), n),
-            "keras_decoder_step_ms": _median_ms(lambda: kdec(kin), n * 3)}
+    return {"bundle_encoder_ms": median_ms(lambda: captioner.encode(px), n),
+            "bundle_decoder_step_ms": median_ms(lambda: step(toks, st), n * 3),
+            "keras_encoder_ms": median_ms(lambda: kenc(x), n),
+            "keras_decoder_step_ms": median_ms(lambda: kdec(kin), n * 3)}
 
 
 def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int | None = None,

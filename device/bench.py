@@ -24,16 +24,7 @@ from .config import Config, replace
 from .daemon import Daemon
 from .preprocess import preprocess_file
 from .speech import EspeakLibrary, Speaker
-
-
-def _median_ms(fn, n):
-    fn()
-    ts = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts) * 1e3)
+from .timing import median_ms
 
 
 def _images(folder: str, n: int) -> list[np.ndarray]:
@@ -46,7 +37,7 @@ def _images(folder: str, n: int) -> list[np.ndarray]:
 def caption_latency(cap: Captioner, imgs: list[np.ndarray]) -> dict:
     spec = cap.bundle.encoder.inputs["image"]
     px = imgs[0][None]
-    enc = _median_ms(lambda: cap.encoder.run({"image": px}), 3 * len(imgs))
+    enc = median_ms(lambda: cap.encoder.run({"image": px}), 3 * len(imgs))
     out = {"encoder_ms": enc}
     for beam in (1, 3):
         ts, steps = [], []

@@ -1,39 +1,23 @@
 """The quantised TFLite ImageNet classifier, dequantised into Keras, classifies like the .tflite."""
 import numpy as np
 
-from device.backends.litert import make_interpreter
 from device.preprocess import preprocess_file
 
 from .conftest import FLICKR, need_flickr, need_weights
-
-
-def _tflite_top1(path, pixels):
-    it = make_interpreter(path)
-    i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
-    out = []
-    for px in pixels:
-        it.set_tensor(i, px[None])
-        it.invoke()
-        out.append(int(it.get_tensor(o)[0].argmax()) - 1)  # index 0 is "background"
-    return np.array(out)
 
 
 def test_tflite_import_agrees_with_the_tflite_classifier():
     need_flickr()
     path = need_weights("coral/tf2_mobilenet_v2_1.0_224_ptq.tflite")
     from training.backbone import build_classifier, classifier_with_scaling
+    from training.weights_check import check, tflite_top1
+    r = check(str(path), str(FLICKR / "images"), 200)
+    print(r)
+    assert r["images"] == 200 and r["top1_agreement"] >= 0.92 and r["tflite_top1_in_keras_top5"] >= 0.98
+
     files = sorted((FLICKR / "images").glob("*.jpg"))[:200]
     pixels = np.stack([preprocess_file(f) for f in files])
-    ref = _tflite_top1(path, pixels)
-
-    keras_clf = classifier_with_scaling(build_classifier("mobilenet_v2", 1.0, 224, str(path)), "mobilenet_v2")
-    probs = keras_clf.predict(pixels.astype(np.float32), batch_size=50, verbose=0)
-    top1, top5 = probs.argmax(1), np.argsort(-probs, 1)[:, :5]
-    agree = float((top1 == ref).mean())
-    in_top5 = float(np.mean([ref[k] in top5[k] for k in range(len(ref))]))
-    print(f"top-1 agreement {agree:.3f}, tflite top-1 in keras top-5 {in_top5:.3f}")
-    assert agree >= 0.92 and in_top5 >= 0.98
-
+    ref = tflite_top1(path, pixels)
     random_clf = classifier_with_scaling(build_classifier("mobilenet_v2", 1.0, 224, "none"), "mobilenet_v2")
     rand_top1 = random_clf.predict(pixels.astype(np.float32), batch_size=50, verbose=0).argmax(1)
     assert float((rand_top1 == ref).mean()) < 0.05  # the test can fail: random weights do not pass it
