@@ -212,3 +212,17 @@ def test_check_config_cli(tmp_path):
     assert r.returncode == 0 and "config OK" in r.stdout
     r = subprocess.run([sys.executable, "-m", "device", "run", "--config", str(bad), "--check-config"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "model.beem" in r.stderr
+
+
+def test_doctor_reports_each_part(bundle, scene_dir, tmp_path):
+    conf = tmp_path / "seesay.toml"
+    conf.write_text(f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
+                    f'[button]\nkind = "none"\n[speech]\noutput = "wav"\nwav_dir = "{tmp_path}"\n')
+    r = subprocess.run([sys.executable, "-m", "device", "doctor", "--config", str(conf)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for part in ("config", "bundle", "backend", "camera", "speech synthesis", "audio output", "button"):
+        assert f"[ OK ] {part}:" in r.stdout
+    assert "[warn] Edge TPU" in r.stdout  # not installed here, and not required by this config
+    conf.write_text(conf.read_text().replace(str(bundle), str(tmp_path / "nobundle")))
+    r = subprocess.run([sys.executable, "-m", "device", "doctor", "--config", str(conf)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1 and "[FAIL] bundle" in r.stdout and "some checks failed" in r.stdout
