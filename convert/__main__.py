@@ -9,7 +9,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from device.errors import SeesayError  # noqa: E402
+from device.errors import run_cli  # noqa: E402
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
@@ -30,7 +30,9 @@ def main(argv=None) -> int:
         p.add_argument("float32_bundle")
         p.add_argument("-n", type=int, default=200, help="invokes per median (default: %(default)s)")
         a = p.parse_args(argv[1:])
-        run = lambda: __import__("convert.bench", fromlist=["bench"]).bench(a.checkpoint, a.int8_bundle, a.float32_bundle, a.n)  # noqa: E731
+        def run():
+            from .bench import bench
+            return bench(a.checkpoint, a.int8_bundle, a.float32_bundle, a.n)
     elif argv[:1] == ["check"]:
         p = argparse.ArgumentParser(prog="python -m convert check",
                                     description="Compare a bundle with the float model it came from: BLEU/CIDEr of both, "
@@ -40,7 +42,9 @@ def main(argv=None) -> int:
         p.add_argument("--beam", type=int, help="beam width (default: the bundle's)")
         _check_args(p)
         a = p.parse_args(argv[1:])
-        run = lambda: __import__("convert.check", fromlist=["check"]).check(a.checkpoint, a.bundle, a.data, a.limit, a.beam, a.threshold)  # noqa: E731
+        def run():
+            from .check import check
+            return check(a.checkpoint, a.bundle, a.data, a.limit, a.beam, a.threshold)
     else:
         p = argparse.ArgumentParser(prog="python -m convert",
                                     description="Convert a training checkpoint into a verified device bundle. "
@@ -65,12 +69,7 @@ def main(argv=None) -> int:
                       not a.no_check, a.data, a.limit, a.threshold, a.beam, a.edgetpu_compiler)
             return {"bundle": r["bundle"], "report": r["report"] and {k: r["report"][k] for k in (
                 "float", "bundle_metrics", "bleu4_drop_points", "identical_captions", "latency_ms", "size_bytes")}}
-    try:
-        print(json.dumps(run(), indent=2, default=float))
-    except SeesayError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: print(json.dumps(run(), indent=2, default=float)))
 
 
 if __name__ == "__main__":

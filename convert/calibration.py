@@ -11,7 +11,7 @@ import numpy as np
 
 from device.errors import ImageError
 from device.preprocess import preprocess_file
-from training.data import load_dataset, split
+from training.data import load_dataset, split_as_trained
 
 from .errors import ConvertError
 
@@ -45,7 +45,7 @@ def load_calibration(source: str, meta: dict, size: int, n: int = 100, seed: int
             raise ConvertError(f"the checkpoint's training data ({data}) is not here; pass --calibration with "
                                "an annotation file, a folder of JPEGs or 'synthetic'")
         samples, _ = load_dataset(data)
-        samples, _ = split(samples, meta["data"].get("val_fraction", 0.1), meta["data"].get("split_seed", 0))
+        samples, _ = split_as_trained(samples, meta["data"])
     elif source == "synthetic":
         from training.synthetic import write_scenes
         tmp = tempfile.mkdtemp(prefix="seesay-calib-")

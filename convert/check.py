@@ -16,7 +16,7 @@ from device.preprocess import preprocess_file
 from device.search import search
 from device.timing import median_ms
 from training.checkpoint import load_checkpoint
-from training.data import load_dataset, split
+from training.data import load_dataset, split_as_trained
 from training.float_step import KerasCaptioner
 from training.metrics import caption_metrics
 
@@ -32,7 +32,7 @@ def held_out(meta: dict, data: str | None, limit: int | None):
         raise ConvertError(f"no held-out data: the checkpoint's source {src!r} is not here; pass --data")
     samples, _ = load_dataset(src)
     if data is None or Path(data).resolve() == Path(meta["data"]["source"]).resolve():
-        _, samples = split(samples, meta["data"]["val_fraction"], meta["data"]["split_seed"])
+        _, samples = split_as_trained(samples, meta["data"])
     return samples[:limit] if limit else samples
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import SeesayError
+from .errors import SeesayError, run_cli
 
 
 def _bundle_default() -> str:
@@ -102,30 +102,30 @@ def main(argv=None) -> int:
 
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if a.cmd == "caption":
-            return cmd_caption(a)
-        if a.cmd == "run":
-            return cmd_run(a)
-        if a.cmd == "doctor":
-            from .doctor import doctor
-            return doctor(a.config)
-        if a.cmd == "verify":
-            from .bundle import load_bundle
-            bd = load_bundle(a.bundle)
-            m = bd.manifest
-            print(f"bundle {bd.path} OK: {m['quantization']} {m['model']['backbone']}, {len(bd.vocab)} words, "
-                  f"{len(m['files'])} files verified, converted by seesay {m['converter']['seesay_version']}")
-            return 0
-        if a.cmd == "bench":
-            from .bench import bench
-            return bench(a.bundle, a.images, a.n)
-        if a.cmd == "build-engines":
-            from .tensorrt_build import build_engines
-            return build_engines(a.bundle, a.int8, a.calib_images, a.trtexec)
-    except SeesayError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _dispatch(a))
+
+
+def _dispatch(a) -> int:
+    if a.cmd == "caption":
+        return cmd_caption(a)
+    if a.cmd == "run":
+        return cmd_run(a)
+    if a.cmd == "doctor":
+        from .doctor import doctor
+        return doctor(a.config)
+    if a.cmd == "verify":
+        from .bundle import load_bundle
+        bd = load_bundle(a.bundle)
+        m = bd.manifest
+        print(f"bundle {bd.path} OK: {m['quantization']} {m['model']['backbone']}, {len(bd.vocab)} words, "
+              f"{len(m['files'])} files verified, converted by seesay {m['converter']['seesay_version']}")
+        return 0
+    if a.cmd == "bench":
+        from .bench import bench
+        return bench(a.bundle, a.images, a.n)
+    if a.cmd == "build-engines":
+        from .tensorrt_build import build_engines
+        return build_engines(a.bundle, a.int8, a.calib_images, a.trtexec)
     return 0
 
 

@@ -12,12 +12,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .audio import WavSink
+from .button import Press
 from .camera import FileCamera
 from .captioner import Captioner
 from .config import Config, replace
@@ -35,7 +37,6 @@ def _images(folder: str, n: int) -> list[np.ndarray]:
 
 
 def caption_latency(cap: Captioner, imgs: list[np.ndarray]) -> dict:
-    spec = cap.bundle.encoder.inputs["image"]
     px = imgs[0][None]
     enc = median_ms(lambda: cap.encoder.run({"image": px}), 3 * len(imgs))
     out = {"encoder_ms": enc}
@@ -47,7 +48,6 @@ def caption_latency(cap: Captioner, imgs: list[np.ndarray]) -> dict:
             steps.append(c.timings_ms["steps"])
         out[f"beam{beam}_ms"] = float(np.median(ts))
         out[f"beam{beam}_steps"] = float(np.median(steps))
-    del spec
     return out
 
 
@@ -60,13 +60,12 @@ def press_to_audio(bundle: str, images: str, n: int) -> dict:
         d = Daemon(cfg, FileCamera(images), speaker, lambda: Captioner(bundle, threads=cfg.model.threads))
         d.start()
         speaker.wait(10)
-        import threading
         th = threading.Thread(target=d.run, daemon=True)
         th.start()
         gaps, caps = [], []
         for _ in range(n):
             k = len(d.answers)
-            d.press(__import__("device.button", fromlist=["Press"]).Press.SHORT)
+            d.press(Press.SHORT)
             deadline = time.monotonic() + 30
             while len(d.answers) == k and time.monotonic() < deadline:
                 time.sleep(0.002)

@@ -1,4 +1,5 @@
 """The exception tree. Leaves also inherit the matching built-in, so callers may catch either."""
+import sys
 
 
 class SeesayError(Exception):
@@ -35,3 +36,12 @@ class SpeechError(SeesayError, OSError):
 
 class DataError(SeesayError, ValueError):
     """A dataset file is missing or malformed (training/convert side)."""
+
+
+def run_cli(body) -> int:
+    """Run a command-line body: a SeesayError becomes "error: ..." on stderr and exit code 2, never a traceback."""
+    try:
+        return body() or 0
+    except SeesayError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -10,7 +10,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the CLI
 
-from device.errors import SeesayError  # noqa: E402
+from device.errors import run_cli  # noqa: E402
 
 from .config import ModelConfig, TrainConfig  # noqa: E402
 
@@ -73,25 +73,24 @@ def main(argv=None) -> int:
 
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.cmd == "train":
-            from .train import train
-            m = train(args.data, args.out, _pick(args, ModelConfig), _pick(args, TrainConfig), args.images, args.cache, args.resume)
-            print(json.dumps(m, indent=2))
-        elif args.cmd == "evaluate":
-            from .evaluate_cli import evaluate
-            print(json.dumps(evaluate(args), indent=2))
-        elif args.cmd == "synth":
-            from tqdm import tqdm
-            from .synthetic import write_scenes
-            print(write_scenes(args.out, args.n, args.seed, progress=lambda r: tqdm(r, desc="scenes", unit="img")))
-        elif args.cmd == "check-weights":
-            from .weights_check import check
-            print(json.dumps(check(args.tflite, args.images, args.n), indent=2))
-    except SeesayError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: _dispatch(args))
+
+
+def _dispatch(args) -> None:
+    if args.cmd == "train":
+        from .train import train
+        m = train(args.data, args.out, _pick(args, ModelConfig), _pick(args, TrainConfig), args.images, args.cache, args.resume)
+        print(json.dumps(m, indent=2))
+    elif args.cmd == "evaluate":
+        from .evaluate_cli import evaluate
+        print(json.dumps(evaluate(args), indent=2))
+    elif args.cmd == "synth":
+        from tqdm import tqdm
+        from .synthetic import write_scenes
+        print(write_scenes(args.out, args.n, args.seed, progress=lambda r: tqdm(r, desc="scenes", unit="img")))
+    elif args.cmd == "check-weights":
+        from .weights_check import check
+        print(json.dumps(check(args.tflite, args.images, args.n), indent=2))
 
 
 if __name__ == "__main__":

@@ -172,6 +172,11 @@ def split(samples: list[Sample], val_fraction: float = 0.1, seed: int = 0) -> tu
     return order[n_val:], order[:n_val]
 
 
+def split_as_trained(samples: list[Sample], data_meta: dict) -> tuple[list[Sample], list[Sample]]:
+    """The split a checkpoint was trained with (its config.json "data": val_fraction, split_seed)."""
+    return split(samples, data_meta["val_fraction"], data_meta["split_seed"])
+
+
 def read_text_captions(path: str | Path) -> list[str]:
     """Captions only (e.g. captions_all_8k_text_only.csv): for vocabulary or language pre-training."""
     with open(path, newline="", encoding="utf-8") as f:

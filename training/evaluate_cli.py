@@ -11,7 +11,7 @@ from device.errors import ImageError
 from device.preprocess import preprocess_file
 
 from .checkpoint import load_checkpoint
-from .data import load_dataset, split
+from .data import load_dataset, split_as_trained
 from .evaluate import caption_encoded, score_results, write_jsonl
 from .float_step import KerasCaptioner
 from .metrics import best_constant_caption, caption_metrics
@@ -21,8 +21,7 @@ def evaluate(args) -> dict:
     mcfg, vocab, encoder, decoder, meta = load_checkpoint(args.checkpoint)
     src = args.data or meta["data"]["source"]
     samples, _ = load_dataset(src, args.images)
-    d = meta["data"]
-    train_s, val_s = split(samples, d["val_fraction"], d["split_seed"])
+    train_s, val_s = split_as_trained(samples, meta["data"])
     items = val_s if args.split == "val" else samples
     out = Path(args.out or Path(args.checkpoint) / "eval")
     out.mkdir(parents=True, exist_ok=True)

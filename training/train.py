@@ -20,7 +20,7 @@ from device.vocab import Vocabulary, tokenize
 from .checkpoint import save_config
 from .config import ModelConfig, TrainConfig
 from .data import load_dataset, split
-from .evaluate import caption_encoded, run_head, score_results
+from .evaluate import caption_encoded, run_head, score_results, write_jsonl
 from .features import compute_grids
 from .float_step import KerasCaptioner
 from .metrics import best_constant_caption, caption_metrics
@@ -236,7 +236,6 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         res = caption_encoded(enc_val, captioner, vocab, beam=beam, max_len=mcfg.max_len, desc=f"val beam {beam}")
         m, hyps = score_results(val_names, res, val_refs, vocab)
         metrics["greedy" if beam == 1 else "beam3"] = m
-        from .evaluate import write_jsonl
         write_jsonl(out / f"val_{'greedy' if beam == 1 else 'beam3'}.jsonl", val_names, res, hyps, val_refs)
     const = best_constant_caption({s.image.name: s.captions for s in train_s})
     metrics["constant_floor"] = {"caption": const, **caption_metrics({n: const for n in val_names}, val_refs)}

@@ -21,7 +21,6 @@ class TFLiteModel:
         self._by_batch: dict[int, tuple] = {}
         it, ins, outs = self._open(None)
         self.input_names, self.output_names = tuple(ins), tuple(outs)
-        self._signature = (ins, outs)
         first = ins[self.input_names[0]]
         self._by_batch[int(first["shape"][0])] = (it, ins, outs)  # as converted (decoder: batch 1)
 
@@ -42,10 +41,6 @@ class TFLiteModel:
                     it.resize_tensor_input(d["index"], [batch, *d["shape"][1:]])
             it.allocate_tensors()
         return it, ins, outs
-
-    def details(self, name: str) -> dict:
-        ins, outs = self._signature
-        return ins.get(name) or outs[name]
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         batch = int(next(iter(inputs.values())).shape[0])
