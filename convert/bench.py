@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from device.captioner import BundleStep, Captioner
+from device.captioner import Captioner
 from training.checkpoint import load_checkpoint
 
 from .build import bundle_sizes
@@ -19,15 +19,13 @@ def bench(checkpoint: str, int8_bundle: str, f32_bundle: str, n: int = 200, beam
     out = {}
     for tag, path in (("int8", int8_bundle), ("float32", f32_bundle)):
         cap = Captioner(path, threads=2)
-        enc = cap.encode(px)
-        step = BundleStep(cap.decoder, cap.bundle.decoder, cap.bundle.state_names, enc["features"], enc["keys"])
+        init, step = cap.context(px)
         toks = np.full(beam, 4, np.int32)
-        st = {k: np.repeat(enc[k], beam, 0) for k in cap.bundle.state_names}
         spec = cap.bundle.encoder.inputs["image"]
         img = px[None] if spec.dtype == "uint8" else px[None].astype(np.float32)
         dspec = cap.bundle.decoder.inputs
-        dec_in = {"token": toks, "features": np.repeat(step._fq, beam, 0), "keys": np.repeat(step._kq, beam, 0),
-                  **{k: np.zeros((beam, mcfg.hidden_dim), np.dtype(dspec[k].dtype)) for k in st}}
+        dec_in = {"token": toks, **{k: np.repeat(v, beam, 0) for k, v in step.image_inputs.items()},
+                  **{k: np.zeros((beam, mcfg.hidden_dim), np.dtype(dspec[k].dtype)) for k in init}}
         out[tag] = {"encoder_ms": median_ms(lambda: cap.encoder.run({"image": img}), n),
                     "decoder_step_ms": median_ms(lambda: cap.decoder.run(dec_in), n * 5),
                     "size_bytes": bundle_sizes(cap.bundle.path)}

@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from device.attention_figure import save_attention_figure
-from device.captioner import BundleStep, Captioner
+from device.captioner import Captioner
 from device.errors import ImageError
 from device.preprocess import preprocess_file
 from device.search import search
@@ -40,13 +40,13 @@ def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: 
     """Median ms per call: bundle encoder and decoder step vs the float Keras ones (batch = beam)."""
     import tensorflow as tf
     enc = captioner.encode(px)
-    step = BundleStep(captioner.decoder, captioner.bundle.decoder, captioner.bundle.state_names, enc["features"], enc["keys"])
+    init, step = captioner.context(px)
     toks = np.full(beam, 4, np.int32)
-    st = {k: np.repeat(enc[k], beam, 0) for k in captioner.bundle.state_names}
+    st = {k: np.repeat(v, beam, 0) for k, v in init.items()}
     kenc = tf.function(lambda x: encoder(x, training=False))
     kdec = tf.function(lambda xs: decoder(xs, training=False))
     x = tf.constant(px[None].astype(np.float32))
-    kin = [tf.constant(toks), *[tf.constant(st[k]) for k in mcfg.state_names],
+    kin = [tf.constant(toks), *[tf.constant(np.repeat(enc[k], beam, 0)) for k in mcfg.state_names],
            tf.constant(np.repeat(enc["features"], beam, 0)), tf.constant(np.repeat(enc["keys"], beam, 0))]
     return {"bundle_encoder_ms": median_ms(lambda: captioner.encode(px), n),
             "bundle_decoder_step_ms": median_ms(lambda: step(toks, st), n * 3),

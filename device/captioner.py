@@ -10,7 +10,7 @@ import numpy as np
 from .backends import load_model
 from .bundle import Bundle, ModelSpec, load_bundle
 from .errors import BundleError, ImageError
-from .quant import dequantize, quantize
+from .quant import converter, dequantize, quantize
 from .search import SearchResult, search
 
 
@@ -36,33 +36,49 @@ def _dq(spec, x):
     return dequantize(x, spec.scale, spec.zero_point)
 
 
-class BundleStep:
-    """device.search step over a bundle's decoder. Image context is quantised into the decoder's
-    input parameters once per image (the encoder's output scales differ) and tiled per batch size."""
+_FLOAT = (0.0, 0, np.float32)
 
-    def __init__(self, model, spec: ModelSpec, state_names: tuple[str, ...], features: np.ndarray, keys: np.ndarray):
-        self.model, self.spec, self.state_names = model, spec, state_names
-        self._fq = _q(spec.inputs["features"], features)  # [1,P,D] in the decoder's dtype
-        self._kq = _q(spec.inputs["keys"], keys)
-        self._tiled: dict[int, tuple] = {}
+
+def _params(spec, actual: np.ndarray | None = None) -> tuple:
+    """(scale, zero_point, dtype) of a tensor; a float array (a TensorRT engine's output) is unquantised."""
+    if actual is not None and np.asarray(actual).dtype.kind == "f":
+        return _FLOAT
+    return spec.scale, spec.zero_point, np.dtype(spec.dtype)
+
+
+class BundleStep:
+    """device.search step over a bundle's decoder, bound to one image's encoder outputs.
+
+    Tensors stay in integer codes between steps: the state is held as the decoder's own input codes,
+    and each hand-over (encoder outputs -> decoder inputs once per image, new state -> next input,
+    logits and attention -> float) is one 256-entry table lookup (device.quant.converter), equal to
+    dequantising and re-quantising but without the float arithmetic on every step."""
+
+    def __init__(self, model, encoder: ModelSpec, decoder: ModelSpec, state_names: tuple[str, ...], enc_out: dict):
+        self.model, self.state_names = model, state_names
+        ei, di, do = encoder.outputs, decoder.inputs, decoder.outputs
+        to_input = {n: converter(_params(ei[n], enc_out[n]), _params(di[n])) for n in ("features", "keys", *state_names)}
+        self.image_inputs = {n: to_input[n](enc_out[n]) for n in ("features", "keys")}  # [1,P,*] decoder codes
+        self.init_state = {n: to_input[n](enc_out[n]) for n in state_names}  # [1,H] decoder codes
+        self._next = {n: converter(_params(do[n + "_next"]), _params(di[n])) for n in state_names}
+        self._logits = converter(_params(do["logits"]), _FLOAT)
+        self._alpha = converter(_params(do["alpha"]), _FLOAT)
+        self._tiled: dict[int, dict] = {}
         self.invoke_s = 0.0
         self.steps = 0
 
     def __call__(self, tokens, state):
         b = len(tokens)
-        if b not in self._tiled:
-            self._tiled[b] = (np.repeat(self._fq, b, 0), np.repeat(self._kq, b, 0))
-        f, k = self._tiled[b]
-        ins = {"token": np.asarray(tokens, np.int32), "features": f, "keys": k}
-        for n in self.state_names:
-            ins[n] = _q(self.spec.inputs[n], state[n])
+        ins = self._tiled.get(b)
+        if ins is None:
+            ins = self._tiled[b] = {n: np.repeat(v, b, 0) for n, v in self.image_inputs.items()}
+        ins = {**ins, **state, "token": np.asarray(tokens, np.int32)}
         t0 = time.perf_counter()
         out = self.model.run(ins)
         self.invoke_s += time.perf_counter() - t0
         self.steps += 1
-        o = self.spec.outputs
-        new = {n: _dq(o[n + "_next"], out[n + "_next"]) for n in self.state_names}
-        return _dq(o["logits"], out["logits"]), new, _dq(o["alpha"], out["alpha"])
+        new = {n: f(out[n + "_next"]) for n, f in self._next.items()}
+        return self._logits(out["logits"]), new, self._alpha(out["alpha"])
 
 
 class Captioner:
@@ -96,22 +112,30 @@ class Captioner:
     def vocab(self):
         return self.bundle.vocab
 
-    def encode(self, pixels: np.ndarray) -> dict:
-        """uint8 [S,S,3] (device.preprocess output) -> dequantised encoder outputs, batch 1."""
+    def encode_raw(self, pixels: np.ndarray) -> dict:
+        """uint8 [S,S,3] (device.preprocess output) -> the encoder's outputs in its own dtypes, batch 1."""
         size = self.bundle.image_size
         if pixels.shape != (size, size, 3) or pixels.dtype != np.uint8:
             raise ImageError(f"encoder wants uint8 [{size},{size},3], got {pixels.dtype} {pixels.shape}")
+        spec = self.bundle.encoder.inputs["image"]
+        return self.encoder.run({"image": pixels[None] if np.dtype(spec.dtype) == np.uint8
+                                 else _q(spec, pixels[None].astype(np.float32))})
+
+    def encode(self, pixels: np.ndarray) -> dict:
+        """Like encode_raw, dequantised to float32."""
         spec = self.bundle.encoder
-        out = self.encoder.run({"image": _q(spec.inputs["image"], pixels[None].astype(np.float32))
-                                if np.dtype(spec.inputs["image"].dtype) != np.uint8 else pixels[None]})
-        return {n: _dq(spec.outputs[n], v) for n, v in out.items()}
+        return {n: _dq(spec.outputs[n], v) for n, v in self.encode_raw(pixels).items()}
+
+    def context(self, pixels: np.ndarray) -> tuple[dict, BundleStep]:
+        """One image -> (initial state, step bound to it), for device.search."""
+        b = self.bundle
+        step = BundleStep(self.decoder, b.encoder, b.decoder, b.state_names, self.encode_raw(pixels))
+        return step.init_state, step
 
     def caption(self, pixels: np.ndarray, beam: int | None = None) -> Caption:
         t0 = time.perf_counter()
-        enc = self.encode(pixels)
+        init, step = self.context(pixels)
         t1 = time.perf_counter()
-        step = BundleStep(self.decoder, self.bundle.decoder, self.bundle.state_names, enc["features"], enc["keys"])
-        init = {n: enc[n] for n in self.bundle.state_names}
         r: SearchResult = search(step, init, self.vocab.start_id, self.vocab.end_id,
                                  beam=self.beam if beam is None else beam, max_len=self.max_len,
                                  length_penalty=self.length_penalty)

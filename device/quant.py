@@ -6,6 +6,8 @@ scales, so tensors passed between them are dequantised and re-quantised here, on
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -25,3 +27,30 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     if q.dtype.kind == "f" or not scale:
         return q.astype(np.float32, copy=False)
     return (scale * (q.astype(np.float32) - zero_point)).astype(np.float32)
+
+
+def _is_int8(dtype: np.dtype, scale: float) -> bool:
+    return np.dtype(dtype).itemsize == 1 and np.dtype(dtype).kind in "iu" and bool(scale)
+
+
+def _codes(dtype: np.dtype) -> np.ndarray:
+    """All 256 values of an 8-bit dtype, in the order of their bytes read as uint8 (the table index)."""
+    return np.arange(256, dtype=np.uint8).view(np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=64)  # pure, and built for the same few tensor pairs on every caption
+def converter(src: tuple, dst: tuple):
+    """A function taking a tensor quantised as src = (scale, zero_point, dtype) to one quantised as
+    dst (a float dtype, scale 0, means not quantised). Between 8-bit tensors it is one lookup in a
+    256-entry table, equal to dequantize-then-quantize: real = s_src * (q - z_src),
+    q' = round(real / s_dst) + z_dst; when both parameter sets are equal it is the identity.
+    Used per decoder step, where the arithmetic of the general path would cost more than the model."""
+    (s_scale, s_zero, s_type), (d_scale, d_zero, d_type) = src, dst
+    s_type, d_type = np.dtype(s_type), np.dtype(d_type)
+    if not _is_int8(s_type, s_scale):
+        return lambda x: quantize(x, d_scale, d_zero, d_type)
+    if s_type == d_type and np.isclose(s_scale, d_scale, rtol=1e-5, atol=0) and s_zero == d_zero:
+        return lambda q: q
+    real = dequantize(_codes(s_type), s_scale, s_zero)  # [256] float32
+    table = quantize(real, d_scale, d_zero, d_type)  # [256] in dst's dtype (float32 when dst is float)
+    return lambda q: table[np.asarray(q, s_type).view(np.uint8)]

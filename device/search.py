@@ -43,7 +43,7 @@ def _banned_mask(vocab_size: int, banned: tuple[int, ...]) -> np.ndarray:
 
 
 def _tile(state: State, k: int) -> dict:
-    return {n: np.repeat(np.asarray(v, np.float32), k, axis=0) for n, v in state.items()}
+    return {n: np.repeat(np.asarray(v), k, axis=0) for n, v in state.items()}  # states keep the step's dtype
 
 
 def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: int = 20,
@@ -97,11 +97,7 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
             mask = _banned_mask(logp.shape[-1], banned)
             hist_att = np.zeros((k, 0, alpha.shape[-1]), np.float32)
         total = scores[:, None] + logp + mask  # [k, V]
-        flat_total = total.ravel()
-        top = (np.argpartition(-flat_total, 2 * k)[: 2 * k] if flat_total.size > 2 * k  # O(kV), no full sort
-               else np.arange(flat_total.size))
-        flat = top[np.argsort(-flat_total[top], kind="stable")]
-        parents, words = np.unravel_index(flat, total.shape)
+        parents, words = np.unravel_index(_top(total.ravel(), 2 * k), total.shape)
         keep_p, keep_w = [], []
         for p, w in zip(parents, words):
             if not np.isfinite(total[p, w]):
@@ -138,6 +134,20 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
     return SearchResult(list(map(int, hist_ids[b])), list(map(float, hist_lp[b])), hist_att[b],
                         float(norm_alive[b]), False,
                         [(list(map(int, hist_ids[i])), float(norm_alive[i])) for i in np.argsort(-norm_alive)])
+
+
+def _top(x: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n largest finite values, best first (ties: lowest index first).
+    n argmax passes: for beam-sized n this is several times faster than argpartition + sort."""
+    x = x.copy()
+    out = []
+    for _ in range(min(n, x.size)):
+        i = int(np.argmax(x))
+        if x[i] == -np.inf:
+            break
+        out.append(i)
+        x[i] = -np.inf
+    return np.array(out, np.intp)
 
 
 def _stack(atts: list, alpha: np.ndarray) -> np.ndarray:

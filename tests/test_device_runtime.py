@@ -76,6 +76,42 @@ def test_caption_greedy_and_beam_return_words_attention_and_timings(bundle, scen
             cap.caption(px.astype(np.float32))
 
 
+def test_table_hand_over_gives_the_captions_of_plain_dequantise_requantise(bundle, scenes):
+    """The step keeps integer codes between steps (table lookups); a step written the long way,
+    every tensor dequantised to float and quantised again, must produce the same token ids."""
+    from device.quant import dequantize, quantize
+    from device.search import search
+
+    def q(spec, x):
+        return quantize(x, spec.scale, spec.zero_point, np.dtype(spec.dtype))
+
+    def dq(spec, x):
+        return dequantize(x, spec.scale, spec.zero_point)
+
+    with Captioner(bundle) as cap:
+        b = cap.bundle
+        di, do = b.decoder.inputs, b.decoder.outputs
+        for img in sorted((scenes.parent / "images").glob("*.jpg"))[:4]:
+            px = preprocess_file(img, b.image_size)
+            enc = cap.encode(px)  # float
+
+            def step(tokens, state):
+                n = len(tokens)
+                ins = {"token": np.asarray(tokens, np.int32), **{k: q(di[k], v) for k, v in state.items()},
+                       "features": q(di["features"], np.repeat(enc["features"], n, 0)),
+                       "keys": q(di["keys"], np.repeat(enc["keys"], n, 0))}
+                out = cap.decoder.run(ins)
+                return (dq(do["logits"], out["logits"]), {k: dq(do[k + "_next"], out[k + "_next"]) for k in state},
+                        dq(do["alpha"], out["alpha"]))
+
+            for beam in (1, 3):
+                ref = search(step, {k: enc[k] for k in b.state_names}, cap.vocab.start_id, cap.vocab.end_id,
+                             beam=beam, max_len=cap.max_len, length_penalty=cap.length_penalty)
+                got = cap.caption(px, beam=beam)
+                assert got.tokens == ref.tokens
+                assert np.allclose(got.token_logprobs, ref.token_logprobs, atol=1e-5)
+
+
 def test_missing_runtimes_are_named(bundle):
     with pytest.raises(BackendUnavailableError, match="libedgetpu|Edge TPU|edgetpu"):
         from device.backends.edgetpu import load_edgetpu_delegate

@@ -69,3 +69,29 @@ def test_beam_without_any_ending_returns_best_unfinished():
 def test_log_softmax_normalises():
     x = np.array([[1.0, 2.0, 3.0]])
     assert np.isclose(np.exp(log_softmax(x)).sum(), 1.0)
+
+
+def test_top_is_argsort_of_finite_values():
+    from device.search import _top
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        x = rng.standard_normal(40).astype(np.float32)
+        x[rng.random(40) < 0.3] = -np.inf
+        want = [i for i in np.argsort(-x, kind="stable") if np.isfinite(x[i])][:6]
+        assert list(_top(x, 6)) == want
+    assert _top(np.full(5, -np.inf, np.float32), 3).size == 0
+
+
+def test_quant_converter_equals_dequantize_then_quantize():
+    from device.quant import converter, dequantize, quantize
+    codes = np.arange(-128, 128, dtype=np.int8)
+    for src, dst in [((0.08, -7, np.int8), (0.083, -9, np.int8)), ((0.1, 3, np.int8), (0.5, 127, np.int8)),
+                     ((0.08, -7, np.int8), (0.0, 0, np.float32)), ((0.02, 5, np.uint8), (0.03, -128, np.int8))]:
+        q = codes.view(src[2])
+        want = quantize(dequantize(q, src[0], src[1]), dst[0], dst[1], dst[2])
+        got = converter(src, dst)(q)
+        assert got.dtype == np.dtype(dst[2]) and np.array_equal(got, want)
+    same = converter((0.1, 3, np.int8), (0.1, 3, np.int8))
+    assert same(codes) is codes  # equal parameters: no work at all
+    x = np.linspace(-3, 3, 7, dtype=np.float32)  # float source: plain quantisation
+    assert np.array_equal(converter((0.0, 0, np.float32), (0.1, 0, np.int8))(x), quantize(x, 0.1, 0, np.int8))
