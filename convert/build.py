@@ -18,6 +18,7 @@ from .errors import AccuracyError, ConvertError
 from .export import (QUANTIZE_MODES, decoder_function, encoder_calibration, encoder_function,
                      record_decoder_inputs, to_tflite)
 from .manifest import write_manifest
+from .state_quant import tie_state_quantization
 
 log = logging.getLogger("seesay.convert")
 TARGETS = ("cpu", "edgetpu", "tensorrt")
@@ -51,6 +52,8 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
         import tensorflow as tf
         (tmp / "encoder.tflite").write_bytes(to_tflite(enc_fn, encoder, quantize, enc_rep, input_type=tf.uint8))
         (tmp / "decoder.tflite").write_bytes(to_tflite(dec_fn, decoder, quantize, dec_rep, input_type=tf.int8))
+        if quantize == "int8":
+            tie_state_quantization(tmp / "decoder.tflite", mcfg.state_names)
         vocab.save(tmp / "vocab.json")
         variants, extra = {}, []
         if target == "edgetpu":

@@ -60,7 +60,8 @@ class BundleStep:
         to_input = {n: converter(_params(ei[n], enc_out[n]), _params(di[n])) for n in ("features", "keys", *state_names)}
         self.image_inputs = {n: to_input[n](enc_out[n]) for n in ("features", "keys")}  # [1,P,*] decoder codes
         self.init_state = {n: to_input[n](enc_out[n]) for n in state_names}  # [1,H] decoder codes
-        self._next = {n: converter(_params(do[n + "_next"]), _params(di[n])) for n in state_names}
+        nxt = {n: converter(_params(do[n + "_next"]), _params(di[n])) for n in state_names}
+        self._next = {n: f for n, f in nxt.items() if not getattr(f, "identity", False)}  # tied states: nothing to do
         self._logits = converter(_params(do["logits"]), _FLOAT)
         self._alpha = converter(_params(do["alpha"]), _FLOAT)
         self._tiled: dict[int, dict] = {}
@@ -72,12 +73,15 @@ class BundleStep:
         ins = self._tiled.get(b)
         if ins is None:
             ins = self._tiled[b] = {n: np.repeat(v, b, 0) for n, v in self.image_inputs.items()}
-        ins = {**ins, **state, "token": np.asarray(tokens, np.int32)}
+        ins.update(state)  # this batch size's own dict: the image inputs stay, state and token change
+        ins["token"] = np.asarray(tokens, np.int32)
         t0 = time.perf_counter()
         out = self.model.run(ins)
         self.invoke_s += time.perf_counter() - t0
         self.steps += 1
-        new = {n: f(out[n + "_next"]) for n, f in self._next.items()}
+        new = {n: out[n + "_next"] for n in self.state_names}
+        for n, f in self._next.items():
+            new[n] = f(new[n])
         return self._logits(out["logits"]), new, self._alpha(out["alpha"])
 
 

@@ -38,6 +38,13 @@ def _codes(dtype: np.dtype) -> np.ndarray:
     return np.arange(256, dtype=np.uint8).view(np.dtype(dtype))
 
 
+def _identity(q):
+    return q
+
+
+_identity.identity = True  # callers may skip it
+
+
 @functools.lru_cache(maxsize=64)  # pure, and built for the same few tensor pairs on every caption
 def converter(src: tuple, dst: tuple):
     """A function taking a tensor quantised as src = (scale, zero_point, dtype) to one quantised as
@@ -50,7 +57,7 @@ def converter(src: tuple, dst: tuple):
     if not _is_int8(s_type, s_scale):
         return lambda x: quantize(x, d_scale, d_zero, d_type)
     if s_type == d_type and np.isclose(s_scale, d_scale, rtol=1e-5, atol=0) and s_zero == d_zero:
-        return lambda q: q
+        return _identity
     real = dequantize(_codes(s_type), s_scale, s_zero)  # [256] float32
     table = quantize(real, d_scale, d_zero, d_type)  # [256] in dst's dtype (float32 when dst is float)
-    return lambda q: table[np.asarray(q, s_type).view(np.uint8)]
+    return lambda q: table.take(np.asarray(q, s_type).view(np.uint8))

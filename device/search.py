@@ -8,6 +8,7 @@ It holds the image context (features, keys) itself and broadcasts it to B rows.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -52,14 +53,17 @@ def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: i
     state = dict(init_state)
     token = np.array([start_id], np.int32)
     ids, lps, atts = [], [], []
-    mask = None
+    banned_set = set(banned)
     for _ in range(max_len):
         logits, state, alpha = step(token, state)
-        logp = log_softmax(logits)[0]
-        if mask is None:
-            mask = _banned_mask(logp.shape[-1], banned)
-        nxt = int(np.argmax(logp + mask))
-        lps.append(float(logp[nxt]))
+        x = logits[0].astype(np.float32, copy=False)
+        # This loop runs once per word on the device, so it does the fewest array passes it can:
+        # the plain argmax is almost never a banned id, and then it is also the max for log_softmax.
+        nxt = int(np.argmax(x))
+        m = x[nxt]
+        if nxt in banned_set:
+            nxt = int(np.argmax(x + _banned_mask(x.shape[-1], banned)))
+        lps.append(float(x[nxt] - m) - math.log(float(np.exp(x - m).sum())))  # log_softmax of the chosen word
         if nxt == end_id:
             return SearchResult(ids, lps, _stack(atts, alpha), float(np.mean(lps)), True)
         ids.append(nxt)

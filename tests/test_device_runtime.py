@@ -31,6 +31,9 @@ def test_bundle_manifest_is_complete_and_int8(bundle):
     assert set(b.decoder.outputs) == {"logits", "h_next", "c_next", "alpha"}
     assert b.decoder.inputs["h"].dtype == "int8" and b.decoder.inputs["h"].scale > 0
     assert b.decoder.inputs["token"].dtype == "int32"
+    for n in ("h", "c"):  # tied by the converter: the state passes from step to step without re-quantising
+        i, o = b.decoder.inputs[n], b.decoder.outputs[n + "_next"]
+        assert (i.scale, i.zero_point) == (o.scale, o.zero_point)
     assert m["converter"]["seesay_version"] and m["search"]["beam"] == 3
     assert (bundle / "report.md").is_file() and json.loads((bundle / "report.json").read_text())["images"] > 0
 

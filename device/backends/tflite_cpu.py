@@ -21,7 +21,7 @@ class TFLiteModel:
         self._by_batch: dict[int, tuple] = {}
         it, ins, outs = self._open(None)
         self.input_names, self.output_names = tuple(ins), tuple(outs)
-        first = ins[self.input_names[0]]
+        first = next(d for d in it.get_input_details() if d["index"] == ins[self.input_names[0]])
         self._by_batch[int(first["shape"][0])] = (it, ins, outs)  # as converted (decoder: batch 1)
 
     def _open(self, batch: int | None):
@@ -34,23 +34,25 @@ class TFLiteModel:
             raise BundleError(f"{self.path}: the model has no signature; convert it with `python -m convert`")
         runner = it.get_signature_runner(next(iter(sigs)))
         ins, outs = runner.get_input_details(), runner.get_output_details()
+        outs = {n: d["index"] for n, d in outs.items()}  # run() only needs the index
         del runner  # it holds views into the interpreter, which would forbid resizing
         if batch is not None:
             for d in ins.values():
                 if d["shape_signature"][0] == -1 and d["shape"][0] != batch:
                     it.resize_tensor_input(d["index"], [batch, *d["shape"][1:]])
             it.allocate_tensors()
-        return it, ins, outs
+        return it, {n: d["index"] for n, d in ins.items()}, outs
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        batch = int(next(iter(inputs.values())).shape[0])
-        if batch not in self._by_batch:
-            self._by_batch[batch] = self._open(batch)
-        it, ins, outs = self._by_batch[batch]
+        batch = len(next(iter(inputs.values())))
+        entry = self._by_batch.get(batch)
+        if entry is None:
+            entry = self._by_batch[batch] = self._open(batch)
+        it, ins, outs = entry
         for name, arr in inputs.items():
-            it.set_tensor(ins[name]["index"], arr)
+            it.set_tensor(ins[name], arr)
         it.invoke()
-        return {n: it.get_tensor(d["index"]) for n, d in outs.items()}
+        return {n: it.get_tensor(i) for n, i in outs.items()}
 
     def close(self) -> None:
         self._by_batch.clear()  # idempotent: interpreters are freed with their last reference
