@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from device.attention_figure import save_attention_figure
-from device.captioner import Captioner
+from device.captioner import BundleStep, Captioner
 from device.errors import ImageError
 from device.preprocess import preprocess_file
 from device.search import search
@@ -63,7 +63,8 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     beam = beam or cap.beam
     items = held_out(meta, data, limit)
     fcap = KerasCaptioner(decoder, mcfg.state_names)
-    refs, f_hyp, q_hyp, f_ids, q_ids, pix, q_res = {}, {}, {}, {}, {}, {}, {}
+    refs, f_hyp, q_hyp, f_ids, q_ids, pix, q_res, enc_only, dec_only = {}, {}, {}, {}, {}, {}, {}, {}, {}
+    opts = {"beam": beam, "max_len": cap.max_len, "length_penalty": cap.length_penalty}
     for s in tqdm(items, desc="float vs bundle", unit="img"):
         try:
             px = preprocess_file(s.image, mcfg.image_size)
@@ -73,8 +74,14 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
         k = s.image.name
         enc = {n: np.asarray(v) for n, v in encoder(px[None].astype(np.float32), training=False).items()}
         init, step = fcap.context(enc)
-        r = search(step, init, vocab.start_id, vocab.end_id, beam=beam, max_len=cap.max_len, length_penalty=cap.length_penalty)
+        r = search(step, init, vocab.start_id, vocab.end_id, **opts)
         q = cap.caption(px, beam=beam)
+        # which half disagrees: float decoder on the bundle's encoder outputs, bundle decoder on the float ones
+        qenc = cap.encode(px)
+        e_init, e_step = fcap.context(qenc)
+        enc_only[k] = search(e_step, e_init, vocab.start_id, vocab.end_id, **opts).tokens == r.tokens
+        d_step = BundleStep(cap.decoder, cap.bundle.encoder, cap.bundle.decoder, cap.bundle.state_names, enc)
+        dec_only[k] = search(d_step, d_step.init_state, vocab.start_id, vocab.end_id, **opts).tokens == r.tokens
         refs[k], f_ids[k], q_ids[k] = list(s.captions), r.tokens, q.tokens
         f_hyp[k], q_hyp[k] = vocab.decode(r.tokens), q.text
         pix[k], q_res[k] = px, q
@@ -92,7 +99,9 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     report = {"checkpoint": str(checkpoint), "bundle": str(bundle_dir), "quantization": man["quantization"],
               "images": len(refs), "beam": beam, "float": fm, "bundle_metrics": qm,
               "bleu4_drop_points": drop, "threshold_points": threshold, "identical_captions": same,
-              "bundle_vs_float": vs_float, "distinct_captions": {"float": len(set(f_hyp.values())), "bundle": len(set(q_hyp.values()))},
+              "bundle_vs_float": vs_float,
+              "identical_by_half": {"bundle_encoder_float_decoder": float(np.mean([enc_only[k] for k in refs])),
+                                    "float_encoder_bundle_decoder": float(np.mean([dec_only[k] for k in refs]))}, "distinct_captions": {"float": len(set(f_hyp.values())), "bundle": len(set(q_hyp.values()))},
               "latency_ms": lat, "size_bytes": sizes, "passed": drop <= threshold}
     out = Path(report_dir) if report_dir else b
     out.mkdir(parents=True, exist_ok=True)
@@ -122,6 +131,9 @@ def _markdown(r: dict) -> str:
          f"- BLEU-4 drop: **{r['bleu4_drop_points']:.2f} points** (threshold {r['threshold_points']}) -> "
          f"{'PASS' if r['passed'] else 'FAIL'}",
          f"- identical captions (token ids): **{r['identical_captions']:.1%}**",
+         f"- identical captions with only one half quantised: encoder "
+         f"{r['identical_by_half']['bundle_encoder_float_decoder']:.1%}, decoder "
+         f"{r['identical_by_half']['float_encoder_bundle_decoder']:.1%}",
          f"- BLEU-4 of bundle captions against the float captions: {r['bundle_vs_float']['bleu4']:.4f}",
          f"- distinct captions: float {r['distinct_captions']['float']}, bundle {r['distinct_captions']['bundle']}",
          f"- latency (median ms): encoder {lat['bundle_encoder_ms']:.2f} (Keras {lat['keras_encoder_ms']:.2f}), "

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config import Config
 from .errors import SeesayError, run_cli
 
 
@@ -93,6 +94,8 @@ def main(argv=None) -> int:
     b.add_argument("--bundle", default=_bundle_default(), help="bundle folder")
     b.add_argument("--images", required=True, help="folder of JPEGs for the file camera")
     b.add_argument("-n", type=int, default=30, help="captions per measurement (default: %(default)s)")
+    b.add_argument("--threads", type=int, default=Config().model.threads,
+                   help="TFLite CPU threads for the latency ratios (default: the daemon's, %(default)s)")
 
     e = sub.add_parser("build-engines", help="Jetson: build TensorRT engines from the bundle's ONNX files")
     e.add_argument("bundle")
@@ -122,7 +125,7 @@ def _dispatch(a) -> int:
         return 0
     if a.cmd == "bench":
         from .bench import bench
-        return bench(a.bundle, a.images, a.n)
+        return bench(a.bundle, a.images, a.n, a.threads)
     if a.cmd == "build-engines":
         from .tensorrt_build import build_engines
         return build_engines(a.bundle, a.int8, a.calib_images, a.trtexec)

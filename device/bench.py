@@ -127,9 +127,9 @@ def daemon_process(bundle: str, images: str, presses: int) -> dict:
     return {"start_to_ready_s": ready, "peak_rss_mb": hwm_kb / 1024, "exit_code": p.returncode}
 
 
-def bench(bundle: str, images: str, n: int = 30) -> int:
+def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.threads) -> int:
     imgs = _images(images, n)
-    cap = Captioner(bundle)
+    cap = Captioner(bundle, threads=threads)
     lat = caption_latency(cap, imgs)
     cap.close()
     pa = press_to_audio(bundle, images, min(n, 15))
@@ -143,7 +143,7 @@ def bench(bundle: str, images: str, n: int = 30) -> int:
         ("daemon peak RSS", f"{dp['peak_rss_mb']:.1f} MB", f"{dp['peak_rss_mb'] / 150:.2f} x 150 MB {'PASS' if dp['peak_rss_mb'] <= 150 else 'FAIL'}"),
         ("start to ready", f"{dp['start_to_ready_s']:.2f} s", f"{dp['start_to_ready_s'] / 3:.2f} x 3 s {'PASS' if dp['start_to_ready_s'] < 3 else 'FAIL'}"),
     ]
-    print(f"seesay bench: bundle {bundle}, {len(imgs)} images from {images}")
+    print(f"seesay bench: bundle {bundle}, {len(imgs)} images from {images}, {threads} TFLite thread(s)")
     for name, val, ratio in rows:
         print(f"  {name:30s} {val:28s} {ratio}")
     return 0

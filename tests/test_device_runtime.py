@@ -35,7 +35,11 @@ def test_bundle_manifest_is_complete_and_int8(bundle):
         i, o = b.decoder.inputs[n], b.decoder.outputs[n + "_next"]
         assert (i.scale, i.zero_point) == (o.scale, o.zero_point)
     assert m["converter"]["seesay_version"] and m["search"]["beam"] == 3
-    assert (bundle / "report.md").is_file() and json.loads((bundle / "report.json").read_text())["images"] > 0
+    report = json.loads((bundle / "report.json").read_text())
+    assert (bundle / "report.md").is_file() and report["images"] > 0
+    halves = report["identical_by_half"]  # which half of the model the disagreement comes from
+    assert set(halves) == {"bundle_encoder_float_decoder", "float_encoder_bundle_decoder"}
+    assert all(0.0 <= v <= 1.0 for v in halves.values()) and "only one half quantised" in (bundle / "report.md").read_text()
 
 
 def test_flipped_byte_truncated_and_missing_files_are_refused(bundle, tmp_path):

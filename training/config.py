@@ -48,7 +48,6 @@ class TrainConfig:
     eval_images: int = 200  # val images scored per epoch for early stopping (greedy)
     encoder_weights: str = "imagenet"  # none | imagenet | PATH (.h5 or a quantised .tflite classifier)
     fine_tune_encoder: bool = False  # train the backbone too: images go through it every step (GPU, or tiny images)
-    int8_mix: float = 0.0  # share of captions trained on the int8 backbone's grid instead of the float one (frozen encoder only); 0: 0.5 did not raise int8/float caption agreement on Flickr8k
     distribute: str = "none"  # none | mirrored (tf.distribute.MirroredStrategy over local GPUs)
 
 

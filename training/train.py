@@ -21,7 +21,7 @@ from .checkpoint import save_config
 from .config import ModelConfig, TrainConfig
 from .data import load_dataset, split
 from .evaluate import caption_encoded, run_head, score_results, write_jsonl
-from .features import compute_grids, int8_grids
+from .features import compute_grids
 from .float_step import KerasCaptioner
 from .metrics import best_constant_caption, caption_metrics
 from .model import build_decoder_step, build_encoder
@@ -115,12 +115,6 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
                     layer.momentum = 0.9
     else:
         inputs, ok = compute_grids(backbone, paths, mcfg.image_size, desc, cache_dir, tcfg.hflip)
-    q_inputs = None  # [like inputs] grids of the int8 backbone, mixed in at rate int8_mix
-    if tcfg.int8_mix > 0 and not tcfg.fine_tune_encoder:
-        q_inputs = int8_grids(backbone, paths, mcfg.image_size, desc, cache_dir, tcfg.hflip)
-        a, b = inputs[:64].astype(np.float32), q_inputs[:64].astype(np.float32)
-        err = np.linalg.norm(b - a) / max(float(np.linalg.norm(a)), 1e-12)
-        print(f"int8 backbone grids: relative error {err:.3f} vs float; {tcfg.int8_mix:.0%} of training captions use them")
 
     def grids_of(idx) -> np.ndarray:
         if not tcfg.fine_tune_encoder:
@@ -169,11 +163,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         order = rng.permutation(n_pairs)[: steps_per_epoch * tcfg.batch_size]
         for s in range(0, len(order), tcfg.batch_size):
             b = order[s : s + tcfg.batch_size]
-            x = inputs[img_idx[b]].astype(np.float32)
-            if q_inputs is not None:
-                use_q = rng.random(len(b)) < tcfg.int8_mix
-                x[use_q] = q_inputs[img_idx[b][use_q]]
-            yield x, tokens[b]
+            yield inputs[img_idx[b]].astype(np.float32), tokens[b]
 
     sig = (tf.TensorSpec((None, *inputs.shape[1:]), tf.float32), tf.TensorSpec((None, mcfg.max_len + 2), tf.int32))
     n_rep = strategy.num_replicas_in_sync
