@@ -101,7 +101,8 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
               "bleu4_drop_points": drop, "threshold_points": threshold, "identical_captions": same,
               "bundle_vs_float": vs_float,
               "identical_by_half": {"bundle_encoder_float_decoder": float(np.mean([enc_only[k] for k in refs])),
-                                    "float_encoder_bundle_decoder": float(np.mean([dec_only[k] for k in refs]))}, "distinct_captions": {"float": len(set(f_hyp.values())), "bundle": len(set(q_hyp.values()))},
+                                    "float_encoder_bundle_decoder": float(np.mean([dec_only[k] for k in refs]))},
+              "distinct_captions": {"float": len(set(f_hyp.values())), "bundle": len(set(q_hyp.values()))},
               "latency_ms": lat, "size_bytes": sizes, "passed": drop <= threshold}
     out = Path(report_dir) if report_dir else b
     out.mkdir(parents=True, exist_ok=True)
