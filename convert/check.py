@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from device.attention_figure import save_attention_figure
-from device.captioner import BundleStep, Captioner
+from device.captioner import Captioner
 from device.errors import ImageError
 from device.preprocess import preprocess_file
 from device.search import search
@@ -39,8 +39,9 @@ def held_out(meta: dict, data: str | None, limit: int | None):
 def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: int, n: int = 30) -> dict:
     """Median ms per call: bundle encoder and decoder step vs the float Keras ones (batch = beam)."""
     import tensorflow as tf
-    enc = captioner.encode(px)
-    init, step = captioner.context(px)
+    raw = captioner.encode_raw(px)
+    enc, step = captioner.dequantize(raw), captioner.step_for(raw)
+    init = step.init_state
     toks = np.full(beam, 4, np.int32)
     st = {k: np.repeat(v, beam, 0) for k, v in init.items()}
     kenc = tf.function(lambda x: encoder(x, training=False))
@@ -75,15 +76,16 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
         enc = {n: np.asarray(v) for n, v in encoder(px[None].astype(np.float32), training=False).items()}
         init, step = fcap.context(enc)
         r = search(step, init, vocab.start_id, vocab.end_id, **opts)
-        q = cap.caption(px, beam=beam)
+        raw = cap.encode_raw(px)  # one bundle encoder run serves the bundle's caption and the encoder-only half
+        q_step = cap.step_for(raw)
+        q = search(q_step, q_step.init_state, vocab.start_id, vocab.end_id, **opts)
         # which half disagrees: float decoder on the bundle's encoder outputs, bundle decoder on the float ones
-        qenc = cap.encode(px)
-        e_init, e_step = fcap.context(qenc)
+        e_init, e_step = fcap.context(cap.dequantize(raw))
         enc_only[k] = search(e_step, e_init, vocab.start_id, vocab.end_id, **opts).tokens == r.tokens
-        d_step = BundleStep(cap.decoder, cap.bundle.encoder, cap.bundle.decoder, cap.bundle.state_names, enc)
+        d_step = cap.step_for(enc)
         dec_only[k] = search(d_step, d_step.init_state, vocab.start_id, vocab.end_id, **opts).tokens == r.tokens
         refs[k], f_ids[k], q_ids[k] = list(s.captions), r.tokens, q.tokens
-        f_hyp[k], q_hyp[k] = vocab.decode(r.tokens), q.text
+        f_hyp[k], q_hyp[k] = vocab.decode(r.tokens), vocab.decode(q.tokens)
         pix[k], q_res[k] = px, q
     if not refs:
         raise ConvertError("no readable held-out images to check against")

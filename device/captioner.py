@@ -131,15 +131,24 @@ class Captioner:
         return self.encoder.run({"image": pixels[None] if np.dtype(spec.dtype) == np.uint8
                                  else _q(spec, pixels[None].astype(np.float32))})
 
+    def dequantize(self, enc_out: dict) -> dict:
+        """encode_raw's outputs as float32."""
+        spec = self.bundle.encoder
+        return {n: _dq(spec.outputs[n], v) for n, v in enc_out.items()}
+
     def encode(self, pixels: np.ndarray) -> dict:
         """Like encode_raw, dequantised to float32."""
-        spec = self.bundle.encoder
-        return {n: _dq(spec.outputs[n], v) for n, v in self.encode_raw(pixels).items()}
+        return self.dequantize(self.encode_raw(pixels))
+
+    def step_for(self, enc_out: dict) -> BundleStep:
+        """The decoder step bound to one image's encoder outputs: this bundle's raw ones, or float ones
+        (a float model's, quantised into the decoder's inputs)."""
+        b = self.bundle
+        return BundleStep(self.decoder, b.encoder, b.decoder, b.state_names, enc_out)
 
     def context(self, pixels: np.ndarray) -> tuple[dict, BundleStep]:
         """One image -> (initial state, step bound to it), for device.search."""
-        b = self.bundle
-        step = BundleStep(self.decoder, b.encoder, b.decoder, b.state_names, self.encode_raw(pixels))
+        step = self.step_for(self.encode_raw(pixels))
         return step.init_state, step
 
     def caption(self, pixels: np.ndarray, beam: int | None = None) -> Caption:

@@ -29,7 +29,7 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (scale * (q.astype(np.float32) - zero_point)).astype(np.float32)
 
 
-def _is_int8(dtype: np.dtype, scale: float) -> bool:
+def _is_8bit(dtype: np.dtype, scale: float) -> bool:
     return np.dtype(dtype).itemsize == 1 and np.dtype(dtype).kind in "iu" and bool(scale)
 
 
@@ -54,7 +54,7 @@ def converter(src: tuple, dst: tuple):
     Used per decoder step, where the arithmetic of the general path would cost more than the model."""
     (s_scale, s_zero, s_type), (d_scale, d_zero, d_type) = src, dst
     s_type, d_type = np.dtype(s_type), np.dtype(d_type)
-    if not _is_int8(s_type, s_scale):
+    if not _is_8bit(s_type, s_scale):
         return lambda x: quantize(x, d_scale, d_zero, d_type)
     if s_type == d_type and np.isclose(s_scale, d_scale, rtol=1e-5, atol=0) and s_zero == d_zero:
         return _identity

@@ -25,10 +25,11 @@ def caption_encoded(enc_outs: dict, captioner: KerasCaptioner, vocab: Vocabulary
     return results
 
 
-def run_head(head, grids: np.ndarray, batch: int = 64) -> dict:
+def run_batched(model, x: np.ndarray, batch: int = 64) -> dict:
+    """A Keras model with dict outputs (the head on grids, the encoder on pixels) over x, in batches."""
     outs: dict[str, list] = {}
-    for s in range(0, len(grids), batch):
-        o = head(grids[s:s + batch].astype(np.float32), training=False)
+    for s in range(0, len(x), batch):
+        o = model(x[s:s + batch].astype(np.float32), training=False)
         for k, v in o.items():
             outs.setdefault(k, []).append(np.asarray(v))
     return {k: np.concatenate(v) for k, v in outs.items()}

@@ -4,15 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from device.attention_figure import save_attention_figure
-from device.errors import ImageError
-from device.preprocess import preprocess_file
 
 from .checkpoint import load_checkpoint
 from .data import load_dataset, split_as_trained
-from .evaluate import caption_encoded, score_results, write_jsonl
+from .evaluate import caption_encoded, run_batched, score_results, write_jsonl
+from .features import load_pixels
 from .float_step import KerasCaptioner
 from .metrics import best_constant_caption, caption_metrics
 
@@ -25,20 +22,11 @@ def evaluate(args) -> dict:
     items = val_s if args.split == "val" else samples
     out = Path(args.out or Path(args.checkpoint) / "eval")
     out.mkdir(parents=True, exist_ok=True)
-    names, pixels, refs = [], [], {}
-    for s in items:
-        try:
-            pixels.append(preprocess_file(s.image, mcfg.image_size))
-        except ImageError:
-            continue
-        names.append(s.image.name)
-        refs[s.image.name] = list(s.captions)
-    pixels = np.stack(pixels)
-    enc = {}
-    for i in range(0, len(pixels), 32):
-        for k, v in encoder(pixels[i:i + 32].astype(np.float32), training=False).items():
-            enc.setdefault(k, []).append(np.asarray(v))
-    enc = {k: np.concatenate(v) for k, v in enc.items()}
+    pixels, ok = load_pixels([s.image for s in items], mcfg.image_size)  # an unreadable image is named and skipped
+    items, pixels = [s for s, good in zip(items, ok) if good], pixels[ok]
+    names = [s.image.name for s in items]
+    refs = {s.image.name: list(s.captions) for s in items}
+    enc = run_batched(encoder, pixels, 32)
     cap = KerasCaptioner(decoder, mcfg.state_names)
     report = {"checkpoint": str(args.checkpoint), "images": len(names), "split": args.split}
     for beam in args.beam:

@@ -20,7 +20,7 @@ from device.vocab import Vocabulary, tokenize
 from .checkpoint import save_config
 from .config import ModelConfig, TrainConfig
 from .data import load_dataset, split
-from .evaluate import caption_encoded, run_head, score_results, write_jsonl
+from .evaluate import caption_encoded, run_batched, score_results, write_jsonl
 from .features import compute_grids
 from .float_step import KerasCaptioner
 from .metrics import best_constant_caption, caption_metrics
@@ -200,7 +200,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
             loss, ce = train_step(batch)
             losses.append(float(ce))
             bar.set_postfix(ce=f"{np.mean(losses[-20:]):.3f}")
-        enc_val = run_head(head, grids_of(eval_idx))
+        enc_val = run_batched(head, grids_of(eval_idx))
         res = caption_encoded(enc_val, captioner, vocab, beam=1, max_len=mcfg.max_len, desc="val greedy")
         names = [paths[i].name for i in eval_idx]
         m, hyps = score_results(names, res, val_refs, vocab)
@@ -230,7 +230,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     # Final report with the best weights: greedy and beam 3 on the whole val split, and the floor.
     encoder.load_weights(str(out / "encoder.weights.h5"))
     decoder.load_weights(str(out / "decoder.weights.h5"))
-    enc_val = run_head(head, grids_of(va_idx))
+    enc_val = run_batched(head, grids_of(va_idx))
     metrics = {"train_minutes": round(train_minutes, 1), "val_images": len(va_idx)}
     for beam in (1, 3):
         res = caption_encoded(enc_val, captioner, vocab, beam=beam, max_len=mcfg.max_len, desc=f"val beam {beam}")
