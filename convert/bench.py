@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from device.captioner import Captioner
+from device.timing import median_ms
 from training.checkpoint import load_checkpoint
 
 from .build import bundle_sizes
-from device.timing import median_ms
 
 
 def bench(checkpoint: str, int8_bundle: str, f32_bundle: str, n: int = 200, beam: int = 3) -> dict:
