@@ -33,7 +33,7 @@ class SearchResult:
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float32) - logits.max(axis=-1, keepdims=True)
+    z = logits.astype(np.float32, copy=False) - logits.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
@@ -89,30 +89,27 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
     tokens = np.full(k, start_id, np.int32)
     scores = np.full(k, -np.inf, np.float32)
     scores[0] = 0.0
-    hist_ids = np.zeros((k, 0), np.int32)
-    hist_lp = np.zeros((k, 0), np.float32)
-    hist_att = None  # [k, t, P]
-    finished: list[tuple[float, list[int], list[float], np.ndarray]] = []
-    mask = None
+    # Back-pointers instead of growing per-beam histories: a step appends (parent row, word, its
+    # log p, its attention) for each kept row, and a hypothesis is read back only when it is returned.
+    back: list[tuple[list[int], list[int], list[float], np.ndarray]] = []
+    finished: list[tuple[float, int, int, int, float]] = []  # (norm, order, steps, parent row, log p of <end>)
+    ban = list(banned)
     for t in range(max_len):
         logits, state, alpha = step(tokens, state)
         logp = log_softmax(logits)
-        if mask is None:
-            mask = _banned_mask(logp.shape[-1], banned)
-            hist_att = np.zeros((k, 0, alpha.shape[-1]), np.float32)
-        total = scores[:, None] + logp + mask  # [k, V]
-        parents, words = np.unravel_index(_top(total.ravel(), 2 * k), total.shape)
-        keep_p, keep_w = [], []
-        for p, w in zip(parents, words):
-            if not np.isfinite(total[p, w]):
-                break
-            if w == end_id:
-                lps = list(hist_lp[p]) + [float(logp[p, w])]
-                norm = float(total[p, w]) / (len(lps) ** length_penalty)
-                finished.append((norm, list(map(int, hist_ids[p])), lps, hist_att[p].copy()))
+        total = scores[:, None] + logp  # [k, V]
+        total[:, ban] = -np.inf
+        best = _top(total.ravel(), 2 * k)
+        parents, words = np.divmod(best, total.shape[1])
+        values, lps = total.ravel()[best].tolist(), logp.ravel()[best].tolist()
+        keep_p, keep_w, keep_lp = [], [], []
+        for p, w, v, lp in zip(parents.tolist(), words.tolist(), values, lps):
+            if w == end_id:  # _top returns finite values only
+                finished.append((v / (t + 1) ** length_penalty, len(finished), t, p, lp))
             elif len(keep_p) < k:
                 keep_p.append(p)
                 keep_w.append(w)
+                keep_lp.append(lp)
             if len(keep_p) == k and len(finished) >= k:
                 break
         if len(finished) >= k or not keep_p:
@@ -120,24 +117,37 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
         n_live = len(keep_p)
         keep_p += [keep_p[0]] * (k - n_live)  # pad with dead copies: the batch stays k wide
         keep_w += [keep_w[0]] * (k - n_live)
-        keep_p, keep_w = np.array(keep_p), np.array(keep_w, np.int32)
-        hist_ids = np.concatenate([hist_ids[keep_p], keep_w[:, None]], 1)
-        hist_lp = np.concatenate([hist_lp[keep_p], logp[keep_p, keep_w][:, None]], 1)
-        hist_att = np.concatenate([hist_att[keep_p], alpha[keep_p][:, None]], 1)
-        scores = total[keep_p, keep_w].astype(np.float32)
+        keep_lp += [keep_lp[0]] * (k - n_live)
+        rows = np.array(keep_p)
+        back.append((keep_p, keep_w, keep_lp, alpha[rows]))
+        scores = total[rows, keep_w].astype(np.float32)
         scores[n_live:] = -np.inf
-        state = {n: v[keep_p] for n, v in state.items()}
-        tokens = keep_w
+        state = {n: v[rows] for n, v in state.items()}
+        tokens = np.array(keep_w, np.int32)
     if finished:
-        finished.sort(key=lambda f: -f[0])
-        norm, ids, lps, att = finished[0]
-        return SearchResult(ids, lps, att, norm, True, [(f[1], f[0]) for f in finished])
+        finished.sort(key=lambda f: (-f[0], f[1]))  # best first; equal scores keep their order found
+        beams = [(_trace(back, steps, p)[0], norm) for norm, _, steps, p, _ in finished]
+        norm, _, steps, p, end_lp = finished[0]
+        ids, lps, att = _trace(back, steps, p)
+        return SearchResult(ids, lps + [end_lp], _stack(att, alpha), norm, True, beams)
     # No hypothesis ended within max_len: fall back to the best unfinished one.
-    norm_alive = scores / (hist_ids.shape[1] ** length_penalty)
-    b = int(np.argmax(norm_alive))
-    return SearchResult(list(map(int, hist_ids[b])), list(map(float, hist_lp[b])), hist_att[b],
-                        float(norm_alive[b]), False,
-                        [(list(map(int, hist_ids[i])), float(norm_alive[i])) for i in np.argsort(-norm_alive)])
+    norm_alive = scores / (len(back) ** length_penalty)
+    order = np.argsort(-norm_alive, kind="stable")
+    ids, lps, att = _trace(back, len(back), int(order[0]))
+    return SearchResult(ids, lps, _stack(att, alpha), float(norm_alive[order[0]]), False,
+                        [(_trace(back, len(back), int(i))[0], float(norm_alive[i])) for i in order])
+
+
+def _trace(back: list, steps: int, row: int) -> tuple[list[int], list[float], list[np.ndarray]]:
+    """The words, log p and attention of the hypothesis in `row` after `steps` kept steps."""
+    ids, lps, att = [], [], []
+    for t in range(steps - 1, -1, -1):
+        parents, words, lp, alpha = back[t]
+        ids.append(words[row])
+        lps.append(lp[row])
+        att.append(alpha[row])
+        row = parents[row]
+    return ids[::-1], lps[::-1], att[::-1]
 
 
 def _top(x: np.ndarray, n: int) -> np.ndarray:

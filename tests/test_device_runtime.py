@@ -119,6 +119,35 @@ def test_table_hand_over_gives_the_captions_of_plain_dequantise_requantise(bundl
                 assert np.allclose(got.token_logprobs, ref.token_logprobs, atol=1e-5)
 
 
+def test_steps_of_two_images_interleaved_on_one_decoder_keep_their_own_features(bundle, scenes):
+    """A step sets its image's features into the shared interpreter once, not on every call: steps
+    of two images, alternating, must each see their own image and give what a plain run gives."""
+    with Captioner(bundle) as cap:
+        raw = cap.encode_raw(preprocess_file(sorted((scenes.parent / "images").glob("*.jpg"))[0], cap.bundle.image_size))
+        rng = np.random.default_rng(0)  # a second "image" whose codes are noise: unlike any real one
+        noise = {n: rng.integers(-128, 128, v.shape).astype(v.dtype) if n in ("features", "keys") else v for n, v in raw.items()}
+        steps = [cap.step_for(raw), cap.step_for(noise)]
+        for batch in (1, 3):
+            tokens = [np.full(batch, cap.vocab.start_id, np.int32), np.full(batch, 4, np.int32), np.full(batch, 5, np.int32)]
+            got = [[], []]
+            states = [{n: np.repeat(v, batch, 0) for n, v in s.init_state.items()} for s in steps]
+            for tok in tokens:  # the two images alternate on the one interpreter of this batch size
+                for i, s in enumerate(steps):
+                    logits, states[i], alpha = s(tok, states[i])
+                    m = cap.decoder.bind(batch)
+                    for n in ("features", "keys"):
+                        assert np.array_equal(m._it.get_tensor(m._ins[n]), np.repeat(s.image_inputs[n], batch, 0))
+                    got[i].append((logits, alpha, states[i]))
+            for i, s in enumerate(steps):  # each image alone, the long way: every input set on every run
+                state = {n: np.repeat(v, batch, 0) for n, v in s.init_state.items()}
+                for tok, (logits, alpha, new) in zip(tokens, got[i]):
+                    ref = cap.decoder.run({"token": tok, **state,
+                                           **{n: np.repeat(v, batch, 0) for n, v in s.image_inputs.items()}})
+                    state = {n: ref[n + "_next"] for n in state}
+                    assert np.array_equal(logits, s._logits(ref["logits"])) and np.array_equal(alpha, s._alpha(ref["alpha"]))
+                    assert all(np.array_equal(new[n], state[n]) for n in state)
+
+
 def test_missing_runtimes_are_named(bundle):
     with pytest.raises(BackendUnavailableError, match="libedgetpu|Edge TPU|edgetpu"):
         from device.backends.edgetpu import load_edgetpu_delegate

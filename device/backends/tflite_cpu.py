@@ -15,14 +15,36 @@ from ..errors import BundleError
 from .litert import make_interpreter
 
 
+class BoundInterpreter:
+    """One batch size's interpreter, its tensors set and read one by one.
+
+    TFLite keeps an input tensor's contents until it is set again, so a loop that changes only some
+    inputs between invokes (the decoder's token and state; its image features stay) sets only
+    those. `owner` names whose constant inputs are in it now; run() clears it."""
+
+    __slots__ = ("_it", "_ins", "_outs", "owner")
+
+    def __init__(self, it, ins: dict, outs: dict):
+        self._it, self._ins, self._outs, self.owner = it, ins, outs, None
+
+    def set(self, name: str, arr: np.ndarray) -> None:
+        self._it.set_tensor(self._ins[name], arr)
+
+    def invoke(self) -> None:
+        self._it.invoke()
+
+    def get(self, name: str) -> np.ndarray:
+        return self._it.get_tensor(self._outs[name])  # a copy: the next invoke does not change it
+
+
 class TFLiteModel:
     def __init__(self, path: str | Path, threads: int | None = None, delegates=()):
         self.path, self.threads, self.delegates = Path(path), threads, tuple(delegates)
-        self._by_batch: dict[int, tuple] = {}
+        self._by_batch: dict[int, BoundInterpreter] = {}
         it, ins, outs = self._open(None)
         self.input_names, self.output_names = tuple(ins), tuple(outs)
         first = next(d for d in it.get_input_details() if d["index"] == ins[self.input_names[0]])
-        self._by_batch[int(first["shape"][0])] = (it, ins, outs)  # as converted (decoder: batch 1)
+        self._by_batch[int(first["shape"][0])] = BoundInterpreter(it, ins, outs)  # as converted (decoder: batch 1)
 
     def _open(self, batch: int | None):
         try:
@@ -43,16 +65,20 @@ class TFLiteModel:
             it.allocate_tensors()
         return it, {n: d["index"] for n, d in ins.items()}, outs
 
+    def bind(self, batch: int) -> BoundInterpreter:
+        """The interpreter for this batch size (made on first use)."""
+        b = self._by_batch.get(batch)
+        if b is None:
+            b = self._by_batch[batch] = BoundInterpreter(*self._open(batch))
+        return b
+
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        batch = len(next(iter(inputs.values())))
-        entry = self._by_batch.get(batch)
-        if entry is None:
-            entry = self._by_batch[batch] = self._open(batch)
-        it, ins, outs = entry
+        b = self.bind(len(next(iter(inputs.values()))))
+        b.owner = None  # every input is set here: no earlier owner's constant inputs are left
         for name, arr in inputs.items():
-            it.set_tensor(ins[name], arr)
-        it.invoke()
-        return {n: it.get_tensor(i) for n, i in outs.items()}
+            b.set(name, arr)
+        b.invoke()
+        return {n: b.get(n) for n in self.output_names}
 
     def close(self) -> None:
         self._by_batch.clear()  # idempotent: interpreters are freed with their last reference
