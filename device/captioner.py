@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .backends import load_model
 from .bundle import Bundle, ModelSpec, load_bundle
 from .errors import BundleError, ImageError
-from .quant import converter, dequantize, quantize
-from .search import SearchResult, search
+from .quant import converter, dequantize, is_8bit, log_softmax_table, quantize
+from .search import SearchResult, pick_best, search
 
 
 @dataclass
@@ -66,6 +68,9 @@ class BundleStep:
         self._next = {n: f for n, f in nxt.items() if not getattr(f, "identity", False)}  # tied states: nothing to do
         self._logits = converter(_params(do["logits"]), _FLOAT)
         self._alpha = converter(_params(do["alpha"]), _FLOAT)
+        lg = _params(do["logits"])
+        self._lsm = log_softmax_table(lg) if is_8bit(lg[2], lg[0]) else None  # greedy's tables (pick)
+        self._bind = getattr(model, "bind", None)
         self._tiled: dict[int, dict] = {}
         self._owner = next(_step_ids)  # a fresh name: an id() could be reused by a later step
         self.invoke_s = 0.0
@@ -77,35 +82,62 @@ class BundleStep:
             ins = self._tiled[b] = {n: np.repeat(v, b, 0) for n, v in self.image_inputs.items()}
         return ins
 
-    def __call__(self, tokens, state):
-        tokens = np.asarray(tokens, np.int32)
-        bind = getattr(self.model, "bind", None)
-        if bind is None:  # a backend that takes every input on every call
+    def _run(self, tokens: np.ndarray, state) -> Callable[[str], np.ndarray]:
+        """One decoder invoke -> a getter of its raw outputs by name."""
+        if self._bind is None:  # a backend that takes every input on every call
             t0 = time.perf_counter()
             out = self.model.run({**self._image_inputs(len(tokens)), **state, "token": tokens})
             self.invoke_s += time.perf_counter() - t0
-            get = out.__getitem__
-        else:
-            m = bind(len(tokens))
-            if m.owner != self._owner:  # another image's features (or a plain run) are in it
-                for n, v in self._image_inputs(len(tokens)).items():
-                    m.set(n, v)
-                m.owner = self._owner
-            m.set("token", tokens)
-            for n in self.state_names:
-                m.set(n, state[n])
-            t0 = time.perf_counter()
-            m.invoke()
-            self.invoke_s += time.perf_counter() - t0
-            get = m.get
+            self.steps += 1
+            return out.__getitem__
+        m = self._bind(len(tokens))
+        if m.owner != self._owner:  # another image's features (or a plain run) are in it
+            for n, v in self._image_inputs(len(tokens)).items():
+                m.set(n, v)
+            m.owner = self._owner
+        m.set("token", tokens)
+        for n in self.state_names:
+            m.set(n, state[n])
+        t0 = time.perf_counter()
+        m.invoke()
+        self.invoke_s += time.perf_counter() - t0
         self.steps += 1
+        return m.get
+
+    def _state(self, get) -> dict:
         new = {n: get(n + "_next") for n in self.state_names}
         for n, f in self._next.items():
             new[n] = f(new[n])
-        return self._logits(get("logits")), new, self._alpha(get("alpha"))
+        return new
+
+    def __call__(self, tokens, state):
+        get = self._run(np.asarray(tokens, np.int32), state)
+        return self._logits(get("logits")), self._state(get), self._alpha(get("alpha"))
+
+    def pick(self, token, state, banned):
+        """device.search.pick_best on the logits' codes: the dequantisation is increasing, so the
+        codes' argmax is the logits' (ties too), and log p comes from two 256-entry tables."""
+        if self._lsm is None:
+            return pick_best(self, token, state, banned)
+        get = self._run(np.asarray(token, np.int32), state)
+        q = get("logits")[0]
+        nxt = argmax_allowed(q, banned)
+        u = q.view(np.uint8)
+        rel, ex = self._lsm
+        return nxt, float(rel[u[nxt]] - math.log(float(ex.take(u).sum()))), self._state(get), self._alpha(get("alpha"))[0]
 
 
 _step_ids = itertools.count()
+
+
+def argmax_allowed(q: np.ndarray, banned) -> int:
+    """First index of the largest 8-bit code whose index is not banned."""
+    nxt = int(np.argmax(q))
+    if nxt in banned:
+        wide = q.astype(np.int16)
+        wide[list(banned)] = np.iinfo(np.int16).min  # below every code: a banned id never wins a tie
+        nxt = int(np.argmax(wide))
+    return nxt
 
 
 # The decoder step is ~1 M multiply-adds in ops of a few thousand each: splitting them across cores

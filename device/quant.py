@@ -29,7 +29,7 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (scale * (q.astype(np.float32) - zero_point)).astype(np.float32)
 
 
-def _is_8bit(dtype: np.dtype, scale: float) -> bool:
+def is_8bit(dtype: np.dtype, scale: float) -> bool:
     return np.dtype(dtype).itemsize == 1 and np.dtype(dtype).kind in "iu" and bool(scale)
 
 
@@ -54,10 +54,22 @@ def converter(src: tuple, dst: tuple):
     Used per decoder step, where the arithmetic of the general path would cost more than the model."""
     (s_scale, s_zero, s_type), (d_scale, d_zero, d_type) = src, dst
     s_type, d_type = np.dtype(s_type), np.dtype(d_type)
-    if not _is_8bit(s_type, s_scale):
+    if not is_8bit(s_type, s_scale):
         return lambda x: quantize(x, d_scale, d_zero, d_type)
     if s_type == d_type and np.isclose(s_scale, d_scale, rtol=1e-5, atol=0) and s_zero == d_zero:
         return _identity
     real = dequantize(_codes(s_type), s_scale, s_zero)  # [256] float32
     table = quantize(real, d_scale, d_zero, d_type)  # [256] in dst's dtype (float32 when dst is float)
     return lambda q: table.take(np.asarray(q, s_type).view(np.uint8))
+
+
+@functools.lru_cache(maxsize=16)
+def log_softmax_table(src: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """For an 8-bit logits tensor quantised as src: (rel, ex), both [256] float64 indexed by the
+    code's byte, with rel = real - largest representable real and ex = exp(rel), so that
+    log_softmax(logits)[n] = rel[q_n] - log(sum_j ex[q_j]) without dequantising the row (the max
+    shift cancels; float64 keeps exp(rel) above underflow for any sane scale)."""
+    scale, zero, dtype = src
+    real = dequantize(_codes(np.dtype(dtype)), scale, zero).astype(np.float64)
+    rel = real - real.max()
+    return rel, np.exp(rel)

@@ -8,6 +8,7 @@ It holds the image context (features, keys) itself and broadcasts it to B rows.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -47,27 +48,36 @@ def _tile(state: State, k: int) -> dict:
     return {n: np.repeat(np.asarray(v), k, axis=0) for n, v in state.items()}  # states keep the step's dtype
 
 
+def pick_best(step: Step, token: np.ndarray, state: State, banned: tuple[int, ...]) -> tuple[int, float, dict, np.ndarray]:
+    """One greedy step: (most probable id that is not banned, its log p, new state, attention [P]).
+    A step may offer its own `pick(token, state, banned)` with the same result (BundleStep does it
+    on the int8 codes, without dequantising the logits)."""
+    logits, state, alpha = step(token, state)
+    x = logits[0].astype(np.float32, copy=False)
+    # This runs once per word on the device, so it does the fewest array passes it can:
+    # the plain argmax is almost never a banned id, and then it is also the max for log_softmax.
+    nxt = int(np.argmax(x))
+    m = x[nxt]
+    if nxt in banned:
+        nxt = int(np.argmax(x + _banned_mask(x.shape[-1], banned)))
+    return nxt, float(x[nxt] - m) - math.log(float(np.exp(x - m).sum())), state, alpha[0]
+
+
 def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: int = 20,
            banned: tuple[int, ...] = (0, 1, 3)) -> SearchResult:
     """Most probable word at each step. banned: ids never emitted (<pad> <start> <unk>)."""
+    pick = getattr(step, "pick", None) or functools.partial(pick_best, step)
     state = dict(init_state)
     token = np.array([start_id], np.int32)
     ids, lps, atts = [], [], []
-    banned_set = set(banned)
+    alpha = None
     for _ in range(max_len):
-        logits, state, alpha = step(token, state)
-        x = logits[0].astype(np.float32, copy=False)
-        # This loop runs once per word on the device, so it does the fewest array passes it can:
-        # the plain argmax is almost never a banned id, and then it is also the max for log_softmax.
-        nxt = int(np.argmax(x))
-        m = x[nxt]
-        if nxt in banned_set:
-            nxt = int(np.argmax(x + _banned_mask(x.shape[-1], banned)))
-        lps.append(float(x[nxt] - m) - math.log(float(np.exp(x - m).sum())))  # log_softmax of the chosen word
+        nxt, lp, state, alpha = pick(token, state, banned)
+        lps.append(lp)
         if nxt == end_id:
             return SearchResult(ids, lps, _stack(atts, alpha), float(np.mean(lps)), True)
         ids.append(nxt)
-        atts.append(alpha[0])
+        atts.append(alpha)
         token = np.array([nxt], np.int32)
     return SearchResult(ids, lps, _stack(atts, alpha), float(np.mean(lps)), False)
 
@@ -165,6 +175,7 @@ def _top(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def _stack(atts: list, alpha: np.ndarray) -> np.ndarray:
+    """[words, P] from the attention rows of the kept words; alpha (any step's) gives P when none was kept."""
     return np.stack(atts) if atts else np.zeros((0, alpha.shape[-1]), np.float32)
 
 

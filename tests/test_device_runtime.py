@@ -148,6 +148,28 @@ def test_steps_of_two_images_interleaved_on_one_decoder_keep_their_own_features(
                     assert all(np.array_equal(new[n], state[n]) for n in state)
 
 
+def test_int8_greedy_pick_equals_the_float_pick_also_when_the_best_word_is_banned(bundle, scenes):
+    from device.search import pick_best
+
+    class Plain:  # the same step without its own pick: device.search's float path
+        def __init__(self, step):
+            self.step = step
+
+        def __call__(self, tokens, state):
+            return self.step(tokens, state)
+
+    with Captioner(bundle) as cap:
+        px = preprocess_file(sorted((scenes.parent / "images").glob("*.jpg"))[0], cap.bundle.image_size)
+        step = cap.step_for(cap.encode_raw(px))
+        tok = np.array([cap.vocab.start_id], np.int32)
+        best = pick_best(Plain(step), tok, step.init_state, ())[0]
+        for banned in ((), (best,), (0, 1, 3, best)):
+            want = pick_best(Plain(step), tok, step.init_state, banned)
+            got = step.pick(tok, step.init_state, banned)
+            assert got[0] == want[0] and got[0] not in banned and abs(got[1] - want[1]) < 1e-5
+            assert all(np.array_equal(got[2][n], want[2][n]) for n in want[2]) and np.array_equal(got[3], want[3])
+
+
 def test_missing_runtimes_are_named(bundle):
     with pytest.raises(BackendUnavailableError, match="libedgetpu|Edge TPU|edgetpu"):
         from device.backends.edgetpu import load_edgetpu_delegate

@@ -95,3 +95,28 @@ def test_quant_converter_equals_dequantize_then_quantize():
     assert same(codes) is codes  # equal parameters: no work at all
     x = np.linspace(-3, 3, 7, dtype=np.float32)  # float source: plain quantisation
     assert np.array_equal(converter((0.0, 0, np.float32), (0.1, 0, np.int8))(x), quantize(x, 0.1, 0, np.int8))
+
+
+def test_log_softmax_from_codes_equals_log_softmax_of_dequantised_logits():
+    from device.quant import dequantize, log_softmax_table
+    from device.search import log_softmax
+    rng = np.random.default_rng(0)
+    for scale, zero, dtype in [(0.0776, -30, np.int8), (0.5, 10, np.int8), (0.05, 128, np.uint8)]:
+        info = np.iinfo(dtype)
+        q = rng.integers(info.min, info.max + 1, 1143).astype(dtype)
+        want = log_softmax(dequantize(q, scale, zero)[None])[0]
+        rel, ex = log_softmax_table((scale, zero, np.dtype(dtype)))
+        u = q.view(np.uint8)
+        got = rel[u] - np.log(ex.take(u).sum())
+        assert np.allclose(got, want, atol=1e-5)
+        assert int(np.argmax(q)) == int(np.argmax(want))  # the codes' order is the logits' order
+
+
+def test_argmax_of_codes_skips_banned_ids_even_on_ties_at_the_lowest_code():
+    from device.captioner import argmax_allowed
+    q = np.full(6, -128, np.int8)
+    assert argmax_allowed(q, (0, 1, 3)) == 2
+    q[3] = 5
+    q[4] = 5
+    assert argmax_allowed(q, (0, 1, 3)) == 4 and argmax_allowed(q, ()) == 3
+    assert argmax_allowed(np.array([200, 7, 200], np.uint8), (0,)) == 2
