@@ -132,11 +132,11 @@ _step_ids = itertools.count()
 
 def argmax_allowed(q: np.ndarray, banned) -> int:
     """First index of the largest 8-bit code whose index is not banned."""
-    nxt = int(np.argmax(q))
+    nxt = int(q.argmax())  # the method: np.argmax adds ~1 us of dispatch per call
     if nxt in banned:
         wide = q.astype(np.int16)
         wide[list(banned)] = np.iinfo(np.int16).min  # below every code: a banned id never wins a tie
-        nxt = int(np.argmax(wide))
+        nxt = int(wide.argmax())
     return nxt
 
 

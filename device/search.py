@@ -56,7 +56,7 @@ def pick_best(step: Step, token: np.ndarray, state: State, banned: tuple[int, ..
     x = logits[0].astype(np.float32, copy=False)
     # This runs once per word on the device, so it does the fewest array passes it can:
     # the plain argmax is almost never a banned id, and then it is also the max for log_softmax.
-    nxt = int(np.argmax(x))
+    nxt = int(x.argmax())  # the method: np.argmax adds ~1 us of dispatch per call
     m = x[nxt]
     if nxt in banned:
         nxt = int(np.argmax(x + _banned_mask(x.shape[-1], banned)))
@@ -66,6 +66,8 @@ def pick_best(step: Step, token: np.ndarray, state: State, banned: tuple[int, ..
 def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: int = 20,
            banned: tuple[int, ...] = (0, 1, 3)) -> SearchResult:
     """Most probable word at each step. banned: ids never emitted (<pad> <start> <unk>)."""
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
     pick = getattr(step, "pick", None) or functools.partial(pick_best, step)
     state = dict(init_state)
     token = np.array([start_id], np.int32)
@@ -75,11 +77,11 @@ def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: i
         nxt, lp, state, alpha = pick(token, state, banned)
         lps.append(lp)
         if nxt == end_id:
-            return SearchResult(ids, lps, _stack(atts, alpha), float(np.mean(lps)), True)
+            return SearchResult(ids, lps, _stack(atts, alpha), sum(lps) / len(lps), True)
         ids.append(nxt)
         atts.append(alpha)
         token = np.array([nxt], np.int32)
-    return SearchResult(ids, lps, _stack(atts, alpha), float(np.mean(lps)), False)
+    return SearchResult(ids, lps, _stack(atts, alpha), sum(lps) / len(lps), False)
 
 
 def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam: int = 3,
@@ -166,7 +168,7 @@ def _top(x: np.ndarray, n: int) -> np.ndarray:
     x = x.copy()
     out = []
     for _ in range(min(n, x.size)):
-        i = int(np.argmax(x))
+        i = int(x.argmax())
         if x[i] == -np.inf:
             break
         out.append(i)
