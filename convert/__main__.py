@@ -40,11 +40,13 @@ def main(argv=None) -> int:
         p.add_argument("checkpoint")
         p.add_argument("bundle")
         p.add_argument("--beam", type=int, help="beam width (default: the bundle's)")
+        p.add_argument("--report-dir", help="write report.md/report.json there, leaving the bundle's own report "
+                                            "(e.g. for a check on other data)")
         _check_args(p)
         a = p.parse_args(argv[1:])
         def run():
             from .check import check
-            return check(a.checkpoint, a.bundle, a.data, a.limit, a.beam, a.threshold)
+            return check(a.checkpoint, a.bundle, a.data, a.limit, a.beam, a.threshold, report_dir=a.report_dir)
     else:
         p = argparse.ArgumentParser(prog="python -m convert",
                                     description="Convert a training checkpoint into a verified device bundle. "

@@ -109,6 +109,17 @@ def test_convert_cli_errors_exit_2(checkpoint, tmp_path):
     assert r.returncode == 2 and "--target must be one of" in r.stderr
 
 
+def test_check_cli_on_other_data_writes_its_report_elsewhere(checkpoint, bundle, scenes, tmp_path):
+    before = (bundle / "report.json").read_bytes()
+    r = subprocess.run([sys.executable, "-m", "convert", "check", str(checkpoint), str(bundle), "--data", str(scenes.parent),
+                        "--limit", "3", "--threshold", "100", "--report-dir", str(tmp_path / "rep")],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["images"] == 3 and (tmp_path / "rep" / "report.md").is_file()
+    assert (bundle / "report.json").read_bytes() == before  # the bundle's own report stays
+
+
 STANDIN_COMPILER = """#!/bin/sh
 # stand-in for edgetpu_compiler: writes the model copy and a log in the compiler's format
 out=.
