@@ -4,7 +4,9 @@ model and the int8 bundle is the model's, never the search's.
 
 A *step* is any callable  step(tokens int32[B], state {name: float32[B, ...]})
                               -> (logits float32[B, V], new_state {name: ...}, alpha float32[B, P]).
-It holds the image context (features, keys) itself and broadcasts it to B rows.
+It holds the image context (features, keys) itself and broadcasts it to B rows. A step may also
+offer pick(token, state, banned) -> (id, log p, new state, attention), one greedy step with
+pick_best's result, when it can find the word faster than from float logits (the int8 bundle's).
 """
 from __future__ import annotations
 
