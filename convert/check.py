@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,7 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     report = {"checkpoint": str(checkpoint), "bundle": str(bundle_dir), "quantization": man["quantization"],
               "images": len(refs), "beam": beam, "float": fm, "bundle_metrics": qm,
               "bleu4_drop_points": drop, "threshold_points": threshold, "identical_captions": same,
+              "identical_captions_95ci": wilson_interval(round(same * len(refs)), len(refs)),
               "bundle_vs_float": vs_float,
               "identical_by_half": {"bundle_encoder_float_decoder": float(np.mean([enc_only[k] for k in refs])),
                                     "float_encoder_bundle_decoder": float(np.mean([dec_only[k] for k in refs]))},
@@ -124,6 +126,17 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     return report
 
 
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n: how far a figure from few images can be from
+    the model's true rate (85 images: about +-10 points around 67%)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)  # exact at the ends
+
+
 def _markdown(r: dict) -> str:
     f, q = r["float"], r["bundle_metrics"]
     rows = "\n".join(f"| {m} | {f[m]:.4f} | {q[m]:.4f} |" for m in ("bleu1", "bleu2", "bleu3", "bleu4", "cider"))
@@ -133,7 +146,8 @@ def _markdown(r: dict) -> str:
          f"| metric | float (Keras) | bundle ({r['quantization']}) |", "| --- | --- | --- |", rows, "",
          f"- BLEU-4 drop: **{r['bleu4_drop_points']:.2f} points** (threshold {r['threshold_points']}) -> "
          f"{'PASS' if r['passed'] else 'FAIL'}",
-         f"- identical captions (token ids): **{r['identical_captions']:.1%}**",
+         f"- identical captions (token ids): **{r['identical_captions']:.1%}** of {r['images']} "
+         f"(95% interval {r['identical_captions_95ci'][0]:.1%}-{r['identical_captions_95ci'][1]:.1%})",
          f"- identical captions with only one half quantised: encoder "
          f"{r['identical_by_half']['bundle_encoder_float_decoder']:.1%}, decoder "
          f"{r['identical_by_half']['float_encoder_bundle_decoder']:.1%}",

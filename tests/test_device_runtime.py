@@ -40,6 +40,8 @@ def test_bundle_manifest_is_complete_and_int8(bundle):
     halves = report["identical_by_half"]  # which half of the model the disagreement comes from
     assert set(halves) == {"bundle_encoder_float_decoder", "float_encoder_bundle_decoder"}
     assert all(0.0 <= v <= 1.0 for v in halves.values()) and "only one half quantised" in (bundle / "report.md").read_text()
+    lo, hi = report["identical_captions_95ci"]
+    assert lo <= report["identical_captions"] <= hi and "95% interval" in (bundle / "report.md").read_text()
 
 
 def test_flipped_byte_truncated_and_missing_files_are_refused(bundle, tmp_path):

@@ -120,6 +120,14 @@ def test_check_cli_on_other_data_writes_its_report_elsewhere(checkpoint, bundle,
     assert (bundle / "report.json").read_bytes() == before  # the bundle's own report stays
 
 
+def test_wilson_interval_of_the_agreement():
+    from convert.check import wilson_interval
+    assert wilson_interval(50, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)  # the textbook case
+    lo, hi = wilson_interval(57, 85)  # the Flickr8k val split: 67% is anywhere from 57% to 76%
+    assert lo == pytest.approx(0.565, abs=1e-3) and hi == pytest.approx(0.761, abs=1e-3)
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+
+
 STANDIN_COMPILER = """#!/bin/sh
 # stand-in for edgetpu_compiler: writes the model copy and a log in the compiler's format
 out=.
