@@ -66,9 +66,9 @@ class BundleStep:
         self.init_state = {n: to_input[n](enc_out[n]) for n in state_names}  # [1,H] decoder codes
         nxt = {n: converter(_params(do[n + "_next"]), _params(di[n])) for n in state_names}
         self._next = {n: f for n, f in nxt.items() if not getattr(f, "identity", False)}  # tied states: nothing to do
-        self._logits = converter(_params(do["logits"]), _FLOAT)
-        self._alpha = converter(_params(do["alpha"]), _FLOAT)
         lg = _params(do["logits"])
+        self._logits = converter(lg, _FLOAT)
+        self._alpha = converter(_params(do["alpha"]), _FLOAT)
         self._lsm = log_softmax_table(lg) if is_8bit(lg[2], lg[0]) else None  # greedy's tables (pick)
         self._bind = getattr(model, "bind", None)
         self._tiled: dict[int, dict] = {}
