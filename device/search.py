@@ -98,6 +98,8 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
     """
     if beam <= 1:
         return greedy(step, init_state, start_id, end_id, max_len, banned)
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
     k = beam
     state = _tile(init_state, k)
     tokens = np.full(k, start_id, np.int32)
