@@ -14,7 +14,7 @@ from .backends import load_model
 from .bundle import Bundle, ModelSpec, load_bundle
 from .errors import BundleError, ImageError
 from .quant import converter, dequantize, is_8bit, log_softmax_table, quantize
-from .search import SearchResult, pick_best, search
+from .search import SearchResult, argmax_allowed, pick_best, search
 
 
 @dataclass
@@ -128,16 +128,6 @@ class BundleStep:
 
 
 _step_ids = itertools.count()
-
-
-def argmax_allowed(q: np.ndarray, banned) -> int:
-    """First index of the largest 8-bit code whose index is not banned."""
-    nxt = int(q.argmax())  # the method: np.argmax adds ~1 us of dispatch per call
-    if nxt in banned:
-        wide = q.astype(np.int16)
-        wide[list(banned)] = np.iinfo(np.int16).min  # below every code: a banned id never wins a tie
-        nxt = int(wide.argmax())
-    return nxt
 
 
 # The decoder step is ~1 M multiply-adds in ops of a few thousand each: splitting them across cores

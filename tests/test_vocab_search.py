@@ -113,10 +113,11 @@ def test_log_softmax_from_codes_equals_log_softmax_of_dequantised_logits():
 
 
 def test_argmax_of_codes_skips_banned_ids_even_on_ties_at_the_lowest_code():
-    from device.captioner import argmax_allowed
+    from device.search import argmax_allowed
     q = np.full(6, -128, np.int8)
     assert argmax_allowed(q, (0, 1, 3)) == 2
     q[3] = 5
     q[4] = 5
     assert argmax_allowed(q, (0, 1, 3)) == 4 and argmax_allowed(q, ()) == 3
     assert argmax_allowed(np.array([200, 7, 200], np.uint8), (0,)) == 2
+    assert argmax_allowed(np.array([3.0, 1.0, 3.0, -np.inf], np.float32), (0,)) == 2  # float rows too
