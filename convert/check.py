@@ -91,7 +91,8 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     if not refs:
         raise ConvertError("no readable held-out images to check against")
     fm, qm = caption_metrics(f_hyp, refs), caption_metrics(q_hyp, refs)
-    same = float(np.mean([f_ids[k] == q_ids[k] for k in refs]))  # token ids, not strings
+    n_same = sum(f_ids[k] == q_ids[k] for k in refs)  # token ids, not strings
+    same = n_same / len(refs)
     vs_float = caption_metrics(q_hyp, {k: [f_hyp[k]] for k in refs})
     first = next(iter(pix.values()))
     lat = latency(cap, encoder, decoder, mcfg, first, beam)
@@ -102,7 +103,7 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     report = {"checkpoint": str(checkpoint), "bundle": str(bundle_dir), "quantization": man["quantization"],
               "images": len(refs), "beam": beam, "float": fm, "bundle_metrics": qm,
               "bleu4_drop_points": drop, "threshold_points": threshold, "identical_captions": same,
-              "identical_captions_95ci": wilson_interval(round(same * len(refs)), len(refs)),
+              "identical_captions_95ci": wilson_interval(n_same, len(refs)),
               "bundle_vs_float": vs_float,
               "identical_by_half": {"bundle_encoder_float_decoder": float(np.mean([enc_only[k] for k in refs])),
                                     "float_encoder_bundle_decoder": float(np.mean([dec_only[k] for k in refs]))},

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     c.add_argument("--bundle", default=_bundle_default(), help="bundle folder (default: $SEESAY_BUNDLE or %(default)s)")
     c.add_argument("--beam", type=int, help="beam width, 1 = greedy (default: the bundle's, usually 3)")
     c.add_argument("--backend", default="cpu", help="cpu | edgetpu | tensorrt (default: %(default)s)")
-    c.add_argument("--threads", type=int, default=2, help="encoder CPU threads (default: %(default)s)")
+    c.add_argument("--threads", type=int, default=Config().model.threads, help="encoder CPU threads (default: the daemon's, %(default)s)")
     c.add_argument("--speak", action="store_true", help="say each caption on the speaker")
     c.add_argument("--wav", help="write the (last) spoken caption to this WAV file instead")
     c.add_argument("--attention", help="write the attention figure (PNG) here")

@@ -84,25 +84,24 @@ class BundleStep:
 
     def _run(self, tokens: np.ndarray, state) -> Callable[[str], np.ndarray]:
         """One decoder invoke -> a getter of its raw outputs by name."""
-        if self._bind is None:  # a backend that takes every input on every call
-            t0 = time.perf_counter()
-            out = self.model.run({**self._image_inputs(len(tokens)), **state, "token": tokens})
-            self.invoke_s += time.perf_counter() - t0
-            self.steps += 1
-            return out.__getitem__
-        m = self._bind(len(tokens))
-        if m.owner != self._owner:  # another image's features (or a plain run) are in it
-            for n, v in self._image_inputs(len(tokens)).items():
-                m.set(n, v)
-            m.owner = self._owner
-        m.set("token", tokens)
-        for n in self.state_names:
-            m.set(n, state[n])
+        m = self._bind(len(tokens)) if self._bind else None  # None: a backend that takes every input on every call
+        if m is not None:
+            if m.owner != self._owner:  # another image's features (or a plain run) are in it
+                for n, v in self._image_inputs(len(tokens)).items():
+                    m.set(n, v)
+                m.owner = self._owner
+            m.set("token", tokens)
+            for n in self.state_names:
+                m.set(n, state[n])
         t0 = time.perf_counter()
-        m.invoke()
+        if m is None:
+            get = self.model.run({**self._image_inputs(len(tokens)), **state, "token": tokens}).__getitem__
+        else:
+            m.invoke()
+            get = m.get
         self.invoke_s += time.perf_counter() - t0
         self.steps += 1
-        return m.get
+        return get
 
     def _state(self, get) -> dict:
         new = {n: get(n + "_next") for n in self.state_names}
