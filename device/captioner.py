@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from .backends import load_model
 from .bundle import Bundle, ModelSpec, load_bundle
 from .errors import BundleError, ImageError
 from .quant import converter, dequantize, is_8bit, log_softmax_table, quantize
-from .search import SearchResult, argmax_allowed, pick_best, search
+from .search import SearchResult, argmax_allowed, search
 
 
 @dataclass
@@ -42,11 +41,27 @@ def _dq(spec, x):
 _FLOAT = (0.0, 0, np.float32)
 
 
-def _params(spec, actual: np.ndarray | None = None) -> tuple:
-    """(scale, zero_point, dtype) of a tensor; a float array (a TensorRT engine's output) is unquantised."""
-    if actual is not None and np.asarray(actual).dtype.kind == "f":
-        return _FLOAT
+def _params(spec) -> tuple:
+    """(scale, zero_point, dtype) of a tensor (a float dtype, scale 0: not quantised)."""
     return spec.scale, spec.zero_point, np.dtype(spec.dtype)
+
+
+class StepPlan:
+    """What a BundleStep needs that depends on the bundle, not the image: the hand-over functions
+    (device.quant.converter) and greedy's tables. Built once per Captioner, not on every press."""
+
+    def __init__(self, encoder: ModelSpec, decoder: ModelSpec, state_names: tuple[str, ...], float_outputs: frozenset):
+        self.state_names = state_names
+        ei, di, do = encoder.outputs, decoder.inputs, decoder.outputs
+        # float_outputs: encoder outputs that came as float (a TensorRT engine's, or a float model's)
+        src = {n: _FLOAT if n in float_outputs else _params(ei[n]) for n in ("features", "keys", *state_names)}
+        self.to_input = {n: converter(p, _params(di[n])) for n, p in src.items()}
+        nxt = {n: converter(_params(do[n + "_next"]), _params(di[n])) for n in state_names}
+        self.next = {n: f for n, f in nxt.items() if not getattr(f, "identity", False)}  # tied states: nothing to do
+        lg = _params(do["logits"])
+        self.logits = converter(lg, _FLOAT)
+        self.alpha = converter(_params(do["alpha"]), _FLOAT)
+        self.lsm = log_softmax_table(lg) if is_8bit(lg[2], lg[0]) else None  # CodeStep's tables
 
 
 class BundleStep:
@@ -58,20 +73,12 @@ class BundleStep:
     dequantising and quantising again but without the float arithmetic on every step.
     On a TFLite decoder the image inputs are set once per batch size, not on every step."""
 
-    def __init__(self, model, encoder: ModelSpec, decoder: ModelSpec, state_names: tuple[str, ...], enc_out: dict):
-        self.model, self.state_names = model, state_names
-        ei, di, do = encoder.outputs, decoder.inputs, decoder.outputs
-        to_input = {n: converter(_params(ei[n], enc_out[n]), _params(di[n])) for n in ("features", "keys", *state_names)}
-        self.image_inputs = {n: to_input[n](enc_out[n]) for n in ("features", "keys")}  # [1,P,*] decoder codes
-        self.init_state = {n: to_input[n](enc_out[n]) for n in state_names}  # [1,H] decoder codes
-        nxt = {n: converter(_params(do[n + "_next"]), _params(di[n])) for n in state_names}
-        self._next = {n: f for n, f in nxt.items() if not getattr(f, "identity", False)}  # tied states: nothing to do
-        lg = _params(do["logits"])
-        self._logits = converter(lg, _FLOAT)
-        self._alpha = converter(_params(do["alpha"]), _FLOAT)
-        self._lsm = log_softmax_table(lg) if is_8bit(lg[2], lg[0]) else None  # greedy's tables (pick)
+    def __init__(self, model, plan: StepPlan, enc_out: dict):
+        self.model, self.plan, self.state_names = model, plan, plan.state_names
+        self.image_inputs = {n: plan.to_input[n](enc_out[n]) for n in ("features", "keys")}  # [1,P,*] decoder codes
+        self.init_state = {n: plan.to_input[n](enc_out[n]) for n in self.state_names}  # [1,H] decoder codes
         self._bind = getattr(model, "bind", None)
-        self._tiled: dict[int, dict] = {}
+        self._tiled: dict[int, dict] = {1: self.image_inputs}
         self._owner = next(_step_ids)  # a fresh name: an id() could be reused by a later step
         self.invoke_s = 0.0
         self.steps = 0
@@ -105,25 +112,30 @@ class BundleStep:
 
     def _state(self, get) -> dict:
         new = {n: get(n + "_next") for n in self.state_names}
-        for n, f in self._next.items():
+        for n, f in self.plan.next.items():
             new[n] = f(new[n])
         return new
 
     def __call__(self, tokens, state):
         get = self._run(np.asarray(tokens, np.int32), state)
-        return self._logits(get("logits")), self._state(get), self._alpha(get("alpha"))
+        return self.plan.logits(get("logits")), self._state(get), self.plan.alpha(get("alpha"))
+
+
+class CodeStep(BundleStep):
+    """A BundleStep whose decoder has 8-bit logits, with device.search's greedy pick/settle done on
+    the codes: the dequantisation is increasing, so the codes' argmax is the logits' (ties too), and
+    log p comes from two 256-entry tables, for all words at once after the last one."""
 
     def pick(self, token, state, banned):
-        """device.search.pick_best on the logits' codes: the dequantisation is increasing, so the
-        codes' argmax is the logits' (ties too), and log p comes from two 256-entry tables."""
-        if self._lsm is None:
-            return pick_best(self, token, state, banned)
-        get = self._run(np.asarray(token, np.int32), state)
-        q = get("logits")[0]
-        nxt = argmax_allowed(q, banned)
-        u = q.view(np.uint8)
-        rel, ex = self._lsm
-        return nxt, float(rel[u[nxt]] - math.log(float(ex.take(u).sum()))), self._state(get), self._alpha(get("alpha"))[0]
+        get = self._run(token, state)
+        q = get("logits")[0]  # [V] codes, a copy
+        return argmax_allowed(q, banned), self._state(get), (q, get("alpha")[0])
+
+    def settle(self, records, ids):
+        codes = np.stack([q for q, _ in records]).view(np.uint8)  # [T, V] table indices
+        rel, ex = self.plan.lsm
+        lps = rel[codes[np.arange(len(ids)), ids]] - np.log(ex.take(codes).sum(axis=1))
+        return lps.tolist(), self.plan.alpha(np.stack([a for _, a in records]))
 
 
 _step_ids = itertools.count()
@@ -161,6 +173,7 @@ class Captioner:
             self.encoder = load_model(backend, enc_file, threads=threads)
             self.decoder = load_model("cpu", b.file(b.decoder.file), threads=DECODER_THREADS)
         self.backend = backend
+        self._plans: dict[frozenset, StepPlan] = {}  # by which encoder outputs are float (a TensorRT engine's)
 
     @property
     def vocab(self):
@@ -187,8 +200,12 @@ class Captioner:
     def step_for(self, enc_out: dict) -> BundleStep:
         """The decoder step bound to one image's encoder outputs: this bundle's raw ones, or float ones
         (a float model's, quantised into the decoder's inputs)."""
-        b = self.bundle
-        return BundleStep(self.decoder, b.encoder, b.decoder, b.state_names, enc_out)
+        floats = frozenset(n for n, v in enc_out.items() if np.asarray(v).dtype.kind == "f")
+        plan = self._plans.get(floats)
+        if plan is None:
+            b = self.bundle
+            plan = self._plans[floats] = StepPlan(b.encoder, b.decoder, b.state_names, floats)
+        return (CodeStep if plan.lsm is not None else BundleStep)(self.decoder, plan, enc_out)
 
     def context(self, pixels: np.ndarray) -> tuple[dict, BundleStep]:
         """One image -> (initial state, step bound to it), for device.search."""

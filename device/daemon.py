@@ -82,14 +82,15 @@ class Daemon:
             self.notifier.watchdog()
 
     def _say(self, text: str, kind: str, press_t: float, caption_ms: float = 0.0) -> None:
-        self.answers.append(Answer(press_t, text, kind, caption_ms))
-        self.stats["answers"] += 1
         if kind not in ("caption", "repeat"):
             log.warning("answered %s: %s", kind, text)
             if self.cfg.speech.earcons:
                 self.speaker.earcon("error")
         self.speaker.say(text)
         self.state = State.SPEAKING
+        # recorded last: whoever sees the answer (a test, the bench) also sees the speaker busy with it
+        self.answers.append(Answer(press_t, text, kind, caption_ms))
+        self.stats["answers"] += 1
 
     def _load(self) -> bool:
         try:

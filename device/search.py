@@ -5,12 +5,14 @@ model and the int8 bundle is the model's, never the search's.
 A *step* is any callable  step(tokens int32[B], state {name: float32[B, ...]})
                               -> (logits float32[B, V], new_state {name: ...}, alpha float32[B, P]).
 It holds the image context (features, keys) itself and broadcasts it to B rows. A step may also
-offer pick(token, state, banned) -> (id, log p, new state, attention), one greedy step with
-pick_best's result, when it can find the word faster than from float logits (the int8 bundle's).
+offer a faster greedy path, two methods used together:
+    pick(token, state, banned) -> (id, new state, record): the most probable id that is not banned;
+    settle(records, ids) -> (log p of ids[i] at records[i] as floats, attention [len(records), P]).
+greedy settles log p and attention once, after the last word, so a word costs one model call and one
+argmax (the int8 bundle does both on its integer codes); pick_best's results are the reference.
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -60,9 +62,7 @@ def _tile(state: State, k: int) -> dict:
 
 
 def pick_best(step: Step, token: np.ndarray, state: State, banned: tuple[int, ...]) -> tuple[int, float, dict, np.ndarray]:
-    """One greedy step: (most probable id that is not banned, its log p, new state, attention [P]).
-    A step may offer its own `pick(token, state, banned)` with the same result (BundleStep does it
-    on the int8 codes, without dequantising the logits)."""
+    """One greedy step: (most probable id that is not banned, its log p, new state, attention [P])."""
     logits, state, alpha = step(token, state)
     x = logits[0].astype(np.float32, copy=False)
     # This runs once per word on the device, so it does the fewest array passes it can:
@@ -73,25 +73,40 @@ def pick_best(step: Step, token: np.ndarray, state: State, banned: tuple[int, ..
     return nxt, float(x[nxt] - m) - math.log(float(np.exp(x - m).sum())), state, alpha[0]
 
 
+class _FloatPick:
+    """pick/settle for a plain step: pick_best's log p and attention, kept as its records."""
+
+    def __init__(self, step: Step):
+        self.step = step
+
+    def pick(self, token, state, banned):
+        nxt, lp, state, alpha = pick_best(self.step, token, state, banned)
+        return nxt, state, (lp, alpha)
+
+    @staticmethod
+    def settle(records, ids):
+        return [lp for lp, _ in records], np.stack([a for _, a in records])
+
+
 def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: int = 20,
            banned: tuple[int, ...] = (0, 1, 3)) -> SearchResult:
     """Most probable word at each step. banned: ids never emitted (<pad> <start> <unk>)."""
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1, got {max_len}")
-    pick = getattr(step, "pick", None) or functools.partial(pick_best, step)
+    picker = step if hasattr(step, "settle") else _FloatPick(step)
     state = dict(init_state)
     token = np.array([start_id], np.int32)
-    ids, lps, atts = [], [], []
-    alpha = None
+    ids, records, finished = [], [], False
     for _ in range(max_len):
-        nxt, lp, state, alpha = pick(token, state, banned)
-        lps.append(lp)
+        nxt, state, rec = picker.pick(token, state, banned)
+        records.append(rec)
         if nxt == end_id:
-            return SearchResult(ids, lps, _stack(atts, alpha), sum(lps) / len(lps), True)
+            finished = True
+            break
         ids.append(nxt)
-        atts.append(alpha)
         token = np.array([nxt], np.int32)
-    return SearchResult(ids, lps, _stack(atts, alpha), sum(lps) / len(lps), False)
+    lps, att = picker.settle(records, ids + [end_id] if finished else ids)
+    return SearchResult(ids, lps, att[:len(ids)], sum(lps) / len(lps), finished)  # <end>'s attention is no word's
 
 
 def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam: int = 3,

@@ -146,7 +146,7 @@ def test_steps_of_two_images_interleaved_on_one_decoder_keep_their_own_features(
                     ref = cap.decoder.run({"token": tok, **state,
                                            **{n: np.repeat(v, batch, 0) for n, v in s.image_inputs.items()}})
                     state = {n: ref[n + "_next"] for n in state}
-                    assert np.array_equal(logits, s._logits(ref["logits"])) and np.array_equal(alpha, s._alpha(ref["alpha"]))
+                    assert np.array_equal(logits, s.plan.logits(ref["logits"])) and np.array_equal(alpha, s.plan.alpha(ref["alpha"]))
                     assert all(np.array_equal(new[n], state[n]) for n in state)
 
 
@@ -163,13 +163,40 @@ def test_int8_greedy_pick_equals_the_float_pick_also_when_the_best_word_is_banne
     with Captioner(bundle) as cap:
         px = preprocess_file(sorted((scenes.parent / "images").glob("*.jpg"))[0], cap.bundle.image_size)
         step = cap.step_for(cap.encode_raw(px))
+        assert hasattr(step, "settle"), "an int8 bundle's step should pick on the codes"
         tok = np.array([cap.vocab.start_id], np.int32)
         best = pick_best(Plain(step), tok, step.init_state, ())[0]
         for banned in ((), (best,), (0, 1, 3, best)):
             want = pick_best(Plain(step), tok, step.init_state, banned)
-            got = step.pick(tok, step.init_state, banned)
-            assert got[0] == want[0] and got[0] not in banned and abs(got[1] - want[1]) < 1e-5
-            assert all(np.array_equal(got[2][n], want[2][n]) for n in want[2]) and np.array_equal(got[3], want[3])
+            nxt, state, rec = step.pick(tok, step.init_state, banned)
+            (lp,), att = step.settle([rec], [nxt])
+            assert nxt == want[0] and nxt not in banned and abs(lp - want[1]) < 1e-5
+            assert all(np.array_equal(state[n], want[2][n]) for n in want[2]) and np.array_equal(att[0], want[3])
+
+
+def test_int8_greedy_caption_equals_the_float_greedy_path(bundle, scenes):
+    """search.greedy through CodeStep.pick/settle (log p settled after the last word) against the
+    same step driven through pick_best one word at a time."""
+    from device.search import greedy
+
+    class Plain:
+        def __init__(self, step):
+            self.step = step
+
+        def __call__(self, tokens, state):
+            return self.step(tokens, state)
+
+    with Captioner(bundle) as cap:
+        v = cap.vocab
+        for f in sorted((scenes.parent / "images").glob("*.jpg"))[:6]:
+            step = cap.step_for(cap.encode_raw(preprocess_file(f, cap.bundle.image_size)))
+            for max_len in (1, 3, 20):
+                got = greedy(step, step.init_state, v.start_id, v.end_id, max_len)
+                want = greedy(Plain(step), step.init_state, v.start_id, v.end_id, max_len)
+                assert got.tokens == want.tokens and got.finished == want.finished
+                assert np.allclose(got.token_logprobs, want.token_logprobs, atol=1e-5)
+                assert got.attention.shape == want.attention.shape == (len(want.tokens), want.attention.shape[1])
+                assert np.array_equal(got.attention, want.attention)
 
 
 def test_missing_runtimes_are_named(bundle):
