@@ -1,6 +1,7 @@
 """Bundle + backend + search = a caption. Models are loaded once; each call only runs them."""
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -89,36 +90,38 @@ class BundleStep:
             ins = self._tiled[b] = {n: np.repeat(v, b, 0) for n, v in self.image_inputs.items()}
         return ins
 
-    def _run(self, tokens: np.ndarray, state) -> Callable[[str], np.ndarray]:
-        """One decoder invoke -> a getter of its raw outputs by name."""
+    def _run(self, tokens: np.ndarray, state) -> dict[str, Callable[[], np.ndarray]]:
+        """One decoder invoke -> {output name: a call that returns it}."""
         m = self._bind(len(tokens)) if self._bind else None  # None: a backend that takes every input on every call
-        if m is not None:
+        if m is None:
+            t0 = time.perf_counter()
+            out = self.model.run({**self._image_inputs(len(tokens)), **state, "token": tokens})
+            get = {n: functools.partial(out.__getitem__, n) for n in out}  # shaped like a bound interpreter's getters
+        else:
+            put = m.setters
             if m.owner != self._owner:  # another image's features (or a plain run) are in it
                 for n, v in self._image_inputs(len(tokens)).items():
-                    m.set(n, v)
+                    put[n](v)
                 m.owner = self._owner
-            m.set("token", tokens)
+            put["token"](tokens)
             for n in self.state_names:
-                m.set(n, state[n])
-        t0 = time.perf_counter()
-        if m is None:
-            get = self.model.run({**self._image_inputs(len(tokens)), **state, "token": tokens}).__getitem__
-        else:
+                put[n](state[n])
+            t0 = time.perf_counter()
             m.invoke()
-            get = m.get
+            get = m.getters
         self.invoke_s += time.perf_counter() - t0
         self.steps += 1
         return get
 
     def _state(self, get) -> dict:
-        new = {n: get(n + "_next") for n in self.state_names}
+        new = {n: get[n + "_next"]() for n in self.state_names}
         for n, f in self.plan.next.items():
             new[n] = f(new[n])
         return new
 
     def __call__(self, tokens, state):
         get = self._run(np.asarray(tokens, np.int32), state)
-        return self.plan.logits(get("logits")), self._state(get), self.plan.alpha(get("alpha"))
+        return self.plan.logits(get["logits"]()), self._state(get), self.plan.alpha(get["alpha"]())
 
 
 class CodeStep(BundleStep):
@@ -128,8 +131,8 @@ class CodeStep(BundleStep):
 
     def pick(self, token, state, banned):
         get = self._run(token, state)
-        q = get("logits")[0]  # [V] codes, a copy
-        return argmax_allowed(q, banned), self._state(get), (q, get("alpha")[0])
+        q = get["logits"]()[0]  # [V] codes, a copy
+        return argmax_allowed(q, banned), self._state(get), (q, get["alpha"]()[0])
 
     def settle(self, records, ids):
         codes = np.stack([q for q, _ in records]).view(np.uint8)  # [T, V] table indices

@@ -138,7 +138,7 @@ def test_steps_of_two_images_interleaved_on_one_decoder_keep_their_own_features(
                     logits, states[i], alpha = s(tok, states[i])
                     m = cap.decoder.bind(batch)
                     for n in ("features", "keys"):
-                        assert np.array_equal(m._it.get_tensor(m._ins[n]), np.repeat(s.image_inputs[n], batch, 0))
+                        assert np.array_equal(m.interpreter.get_tensor(m.inputs[n]), np.repeat(s.image_inputs[n], batch, 0))
                     got[i].append((logits, alpha, states[i]))
             for i, s in enumerate(steps):  # each image alone, the long way: every input set on every run
                 state = {n: np.repeat(v, batch, 0) for n, v in s.init_state.items()}
@@ -234,3 +234,26 @@ def test_caption_cli_json_wav_and_attention(bundle, scenes, tmp_path, corrupt_jp
     r = subprocess.run([sys.executable, "-m", "device", "caption", str(corrupt_jpeg), "--bundle", str(bundle)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "corrupt.jpg" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_decoder_without_bind_captions_like_the_bound_one(bundle, scenes):
+    """A backend that takes every input on every call (a TensorRT engine's run()) goes through
+    BundleStep's other path: same tokens, log p and attention as the bound TFLite interpreter."""
+    from device.search import search
+
+    class RunOnly:  # the bundle's own decoder, seen through run() alone
+        def __init__(self, model):
+            self.run = model.run
+
+    with Captioner(bundle) as cap:
+        v = cap.vocab
+        for f in sorted((scenes.parent / "images").glob("*.jpg"))[:4]:
+            raw = cap.encode_raw(preprocess_file(f, cap.bundle.image_size))
+            bound = cap.step_for(raw)
+            plain = type(bound)(RunOnly(cap.decoder), bound.plan, raw)
+            for beam in (1, 3):
+                a = search(bound, bound.init_state, v.start_id, v.end_id, beam=beam, max_len=cap.max_len)
+                b = search(plain, plain.init_state, v.start_id, v.end_id, beam=beam, max_len=cap.max_len)
+                assert a.tokens == b.tokens and a.token_logprobs == b.token_logprobs
+                assert np.array_equal(a.attention, b.attention)
+            assert plain.steps > 0 and plain.invoke_s > 0

@@ -6,6 +6,7 @@ back and forth would re-allocate on every call.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Mapping
 
@@ -20,21 +21,24 @@ class BoundInterpreter:
 
     TFLite keeps an input tensor's contents until it is set again, so a loop that changes only some
     inputs between invokes (the decoder's token and state; its image features stay) sets only
-    those. `owner` names whose constant inputs are in it now; run() clears it."""
+    those. `owner` names whose constant inputs are in it now; run() clears it.
+    setters/getters are the interpreter's own calls bound to each tensor (functools.partial, no
+    Python frame of ours): the decoder loop makes seven of them per word."""
 
-    __slots__ = ("_it", "_ins", "_outs", "owner")
+    __slots__ = ("interpreter", "inputs", "invoke", "setters", "getters", "owner")
 
     def __init__(self, it, ins: dict, outs: dict):
-        self._it, self._ins, self._outs, self.owner = it, ins, outs, None
+        self.interpreter, self.inputs = it, ins  # name -> tensor index, to read an input back (tests)
+        self.invoke = it.invoke
+        self.setters = {n: functools.partial(it.set_tensor, i) for n, i in ins.items()}
+        self.getters = {n: functools.partial(it.get_tensor, i) for n, i in outs.items()}  # copies: the next invoke does not change them
+        self.owner = None
 
     def set(self, name: str, arr: np.ndarray) -> None:
-        self._it.set_tensor(self._ins[name], arr)
-
-    def invoke(self) -> None:
-        self._it.invoke()
+        self.setters[name](arr)
 
     def get(self, name: str) -> np.ndarray:
-        return self._it.get_tensor(self._outs[name])  # a copy: the next invoke does not change it
+        return self.getters[name]()
 
 
 class TFLiteModel:
