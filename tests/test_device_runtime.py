@@ -150,15 +150,18 @@ def test_steps_of_two_images_interleaved_on_one_decoder_keep_their_own_features(
                     assert all(np.array_equal(new[n], state[n]) for n in state)
 
 
+class Plain:
+    """A step without its own pick/settle: what device.search does with a float step."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def __call__(self, tokens, state):
+        return self.step(tokens, state)
+
+
 def test_int8_greedy_pick_equals_the_float_pick_also_when_the_best_word_is_banned(bundle, scenes):
     from device.search import pick_best
-
-    class Plain:  # the same step without its own pick: device.search's float path
-        def __init__(self, step):
-            self.step = step
-
-        def __call__(self, tokens, state):
-            return self.step(tokens, state)
 
     with Captioner(bundle) as cap:
         px = preprocess_file(sorted((scenes.parent / "images").glob("*.jpg"))[0], cap.bundle.image_size)
@@ -178,13 +181,6 @@ def test_int8_greedy_caption_equals_the_float_greedy_path(bundle, scenes):
     """search.greedy through CodeStep.pick/settle (log p settled after the last word) against the
     same step driven through pick_best one word at a time."""
     from device.search import greedy
-
-    class Plain:
-        def __init__(self, step):
-            self.step = step
-
-        def __call__(self, tokens, state):
-            return self.step(tokens, state)
 
     with Captioner(bundle) as cap:
         v = cap.vocab
