@@ -1,4 +1,4 @@
-"""python -m convert CHECKPOINT --out BUNDLE [...] | python -m convert check CHECKPOINT BUNDLE [...]"""
+"""python -m convert CHECKPOINT --out BUNDLE [...] | check CHECKPOINT BUNDLE [...] | rounding CHECKPOINT BUNDLE | bench ..."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +47,21 @@ def main(argv=None) -> int:
         def run():
             from .check import check
             return check(a.checkpoint, a.bundle, a.data, a.limit, a.beam, a.threshold, report_dir=a.report_dir)
+    elif argv[:1] == ["rounding"]:
+        p = argparse.ArgumentParser(prog="python -m convert rounding",
+                                    description="Identical captions of the float model against itself with only the "
+                                                "tensors between the models rounded to the bundle's int8 grids "
+                                                "(image, state, logits, all): the share of the check's disagreement "
+                                                "that rounding alone explains.")
+        p.add_argument("checkpoint")
+        p.add_argument("bundle")
+        p.add_argument("--beam", type=int, help="beam width (default: the bundle's)")
+        p.add_argument("--data", help="held-out annotation file or image folder (default: the checkpoint's own val split)")
+        p.add_argument("--limit", type=int, help="only the first N held-out images (default: all)")
+        a = p.parse_args(argv[1:])
+        def run():
+            from .rounding import rounding_agreement
+            return rounding_agreement(a.checkpoint, a.bundle, a.data, a.limit, a.beam)
     else:
         p = argparse.ArgumentParser(prog="python -m convert",
                                     description="Convert a training checkpoint into a verified device bundle. "

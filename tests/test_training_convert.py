@@ -6,6 +6,7 @@ import stat
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from convert.build import build
@@ -172,3 +173,27 @@ def test_tensorrt_target_exports_onnx_that_matches_keras(checkpoint, tmp_path):
     v = b.manifest["variants"]["tensorrt"]
     assert (out / "encoder.onnx").is_file() and (out / "decoder.onnx").is_file()
     assert v["onnx_max_abs_error"]["encoder"] < 1e-2 and v["decoder_batch"] == 3
+
+
+def test_rounding_agreement_rounds_onto_the_bundles_grids(checkpoint, bundle):
+    from convert.rounding import MODES, RoundedStep, on_grid, rounding_agreement
+    spec = load_bundle(bundle).decoder
+    lg = spec.outputs["logits"]
+    x = np.linspace(-20, 20, 1001, dtype=np.float32)
+    q = on_grid(x, lg)
+    codes = q / lg.scale + lg.zero_point
+    assert np.allclose(codes, np.round(codes), atol=1e-3) and codes.min() >= -128 and codes.max() <= 127
+    inside = None
+
+    def step(tokens, state):
+        nonlocal inside
+        inside = state
+        return np.tile(x, (len(tokens), 1)), state, np.zeros((len(tokens), 4), np.float32)
+
+    h = {n: np.full((1, spec.inputs[n].shape[-1]), 0.123456, np.float32) for n in load_bundle(bundle).state_names}
+    inner, _, _ = RoundedStep(step, spec, state=True, logits=True)(np.array([2], np.int32), h)
+    assert np.array_equal(inner[0], q)
+    assert all(np.array_equal(inside[n], on_grid(h[n], spec.inputs[n])) and not np.array_equal(inside[n], h[n]) for n in h)
+    r = rounding_agreement(str(checkpoint), str(bundle), limit=4)
+    assert r["images"] == 4 and set(r["identical_when_rounded"]) == set(MODES)
+    assert all(0.0 <= v <= 1.0 for v in r["identical_when_rounded"].values())
