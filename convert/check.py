@@ -18,7 +18,7 @@ from device.search import search
 from device.timing import median_ms
 from training.checkpoint import load_checkpoint
 from training.data import load_dataset, split_as_trained
-from training.float_step import KerasCaptioner
+from training.float_step import KerasCaptioner, encode_one
 from training.metrics import caption_metrics
 
 from .errors import AccuracyError, ConvertError
@@ -35,6 +35,25 @@ def held_out(meta: dict, data: str | None, limit: int | None):
     if data is None or Path(data).resolve() == Path(meta["data"]["source"]).resolve():
         _, samples = split_as_trained(samples, meta["data"])
     return samples[:limit] if limit else samples
+
+
+def load_pair(checkpoint: str, bundle_dir: str):
+    """(model config, vocabulary, float encoder, float decoder, checkpoint meta, Captioner) of a
+    checkpoint and the bundle converted from it; refused when their vocabularies differ."""
+    mcfg, vocab, encoder, decoder, meta = load_checkpoint(checkpoint)
+    cap = Captioner(bundle_dir)
+    if cap.vocab.words != vocab.words:
+        raise ConvertError(f"bundle {bundle_dir} was not converted from {checkpoint}: vocabularies differ")
+    return mcfg, vocab, encoder, decoder, meta, cap
+
+
+def readable(items, size: int):
+    """(sample, uint8 pixels) for each held-out image that decodes; a broken one is named and skipped."""
+    for s in items:
+        try:
+            yield s, preprocess_file(s.image, size)
+        except ImageError as e:
+            log.warning("%s: skipped", e)
 
 
 def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: int, n: int = 30) -> dict:
@@ -58,23 +77,15 @@ def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: 
 
 def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int | None = None,
           beam: int | None = None, threshold: float = 1.0, samples: int = 6, report_dir: str | None = None) -> dict:
-    mcfg, vocab, encoder, decoder, meta = load_checkpoint(checkpoint)
-    cap = Captioner(bundle_dir)
-    if cap.vocab.words != vocab.words:
-        raise ConvertError(f"bundle {bundle_dir} was not converted from {checkpoint}: vocabularies differ")
+    mcfg, vocab, encoder, decoder, meta, cap = load_pair(checkpoint, bundle_dir)
     beam = beam or cap.beam
     items = held_out(meta, data, limit)
     fcap = KerasCaptioner(decoder, mcfg.state_names)
     refs, f_hyp, q_hyp, f_ids, q_ids, pix, q_res, enc_only, dec_only = {}, {}, {}, {}, {}, {}, {}, {}, {}
     opts = {"beam": beam, "max_len": cap.max_len, "length_penalty": cap.length_penalty}
-    for s in tqdm(items, desc="float vs bundle", unit="img"):
-        try:
-            px = preprocess_file(s.image, mcfg.image_size)
-        except ImageError as e:
-            log.warning("%s: skipped", e)
-            continue
+    for s, px in tqdm(readable(items, mcfg.image_size), total=len(items), desc="float vs bundle", unit="img"):
         k = s.image.name
-        enc = {n: np.asarray(v) for n, v in encoder(px[None].astype(np.float32), training=False).items()}
+        enc = encode_one(encoder, px)
         init, step = fcap.context(enc)
         r = search(step, init, vocab.start_id, vocab.end_id, **opts)
         raw = cap.encode_raw(px)  # one bundle encoder run serves the bundle's caption and the encoder-only half

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from training.config import ModelConfig
+from training.float_step import encode_one
 
 from .calibration import CalibrationSet
 from .errors import ConvertError
@@ -66,8 +67,7 @@ def record_decoder_inputs(encoder, decoder, cfg: ModelConfig, vocab, cal: Calibr
     records: list[dict] = []
     names = cfg.state_names
     for i, px in enumerate(cal.pixels):
-        enc = encoder(px[None].astype(np.float32), training=False)
-        enc = {k: np.asarray(v) for k, v in enc.items()}
+        enc = encode_one(encoder, px)
         caps = cal.captions[i]
         ids = vocab.encode(caps[rng.integers(len(caps))], cfg.max_len) if caps else None
         state = {n: enc[n] for n in names}

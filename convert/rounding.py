@@ -15,15 +15,11 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from device.captioner import Captioner
-from device.errors import ImageError
-from device.preprocess import preprocess_file
 from device.quant import dequantize, quantize
 from device.search import search
-from training.checkpoint import load_checkpoint
-from training.float_step import KerasCaptioner
+from training.float_step import KerasCaptioner, encode_one
 
-from .check import held_out
+from .check import held_out, load_pair, readable
 from .errors import ConvertError
 
 MODES = ("image", "state", "logits", "all")
@@ -49,20 +45,14 @@ class RoundedStep:
 
 def rounding_agreement(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int | None = None,
                        beam: int | None = None) -> dict:
-    mcfg, vocab, encoder, decoder, meta = load_checkpoint(checkpoint)
-    cap = Captioner(bundle_dir)
-    if cap.vocab.words != vocab.words:
-        raise ConvertError(f"bundle {bundle_dir} was not converted from {checkpoint}: vocabularies differ")
+    mcfg, vocab, encoder, decoder, meta, cap = load_pair(checkpoint, bundle_dir)
     b = cap.bundle
     opts = {"beam": beam or cap.beam, "max_len": cap.max_len, "length_penalty": cap.length_penalty}
     fcap = KerasCaptioner(decoder, mcfg.state_names)
     same, n = {m: 0 for m in MODES}, 0
-    for s in tqdm(held_out(meta, data, limit), desc="rounded float vs float", unit="img"):
-        try:
-            px = preprocess_file(s.image, mcfg.image_size)
-        except ImageError:
-            continue
-        enc = {k: np.asarray(v) for k, v in encoder(px[None].astype(np.float32), training=False).items()}
+    items = held_out(meta, data, limit)
+    for _, px in tqdm(readable(items, mcfg.image_size), total=len(items), desc="rounded float vs float", unit="img"):
+        enc = encode_one(encoder, px)
         init, step = fcap.context(enc)
         ref = search(step, init, vocab.start_id, vocab.end_id, **opts).tokens
         rounded_enc = {k: on_grid(v, b.encoder.outputs[k]) for k, v in enc.items()}

@@ -6,6 +6,11 @@ import numpy as np
 import tensorflow as tf
 
 
+def encode_one(encoder, px: np.ndarray) -> dict:
+    """The float encoder's outputs for one uint8 image [S,S,3], as numpy arrays with batch 1."""
+    return {k: np.asarray(v) for k, v in encoder(px[None].astype(np.float32), training=False).items()}
+
+
 class KerasCaptioner:
     """Wraps (encoder or head, decoder step) for device.search."""
 
