@@ -13,6 +13,7 @@ from training.float_step import encode_one
 
 from .calibration import CalibrationSet
 from .errors import ConvertError
+from .split_step import split_step
 
 log = logging.getLogger("seesay.export")
 QUANTIZE_MODES = ("int8", "float16", "float32")
@@ -40,10 +41,10 @@ def decoder_function(decoder, cfg: ModelConfig, batch: int | None = None):
     specs += [tf.TensorSpec([batch, p, cfg.feature_dim], tf.float32, name="features"),
               tf.TensorSpec([batch, p, cfg.attention_dim], tf.float32, name="keys")]
     names = cfg.state_names
+    step = split_step(decoder, cfg)  # the Keras step's float sum, without the concatenation int8 squeezes
 
     def _step(token, *rest):
-        states, features, keys = rest[: len(names)], rest[-2], rest[-1]
-        out = decoder([token, *states, features, keys], training=False)
+        out = step(token, *rest)
         res = {"logits": out["logits"], "alpha": out["alpha"]}
         for n in names:
             res[n + "_next"] = out[n]
