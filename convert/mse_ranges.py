@@ -36,10 +36,10 @@ SAMPLE = 1 << 16  # values per tensor per feed: enough for an error estimate, ch
 
 
 def _interpreter(content: bytes, keep_all: bool = False):
-    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
     # no XNNPACK: it would swallow the intermediate tensors we read and the ops we inspect
-    it = tf.lite.Interpreter(model_content=content, experimental_preserve_all_tensors=keep_all,
-                             experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it = Interpreter(model_content=content, experimental_preserve_all_tensors=keep_all,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     it.allocate_tensors()
     return it
 

@@ -34,9 +34,9 @@ def heavy_tailed_model():
 
 def _errors(content: bytes, float_content: bytes, inputs, names=()) -> dict:
     """Mean squared int8-vs-float error of the output ("out") and of the named inner tensors."""
-    import tensorflow as tf
-    its = [tf.lite.Interpreter(model_content=c, experimental_preserve_all_tensors=True,
-                               experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    its = [Interpreter(model_content=c, experimental_preserve_all_tensors=True,
+                       experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
            for c in (content, float_content)]
     for it in its:
         it.allocate_tensors()
@@ -65,7 +65,7 @@ def _tune(tmp_path, int8, float_content, calibration):
 
 
 def test_narrowed_tensors_are_closer_to_float_inside_the_int8_model(heavy_tailed_model, tmp_path):
-    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
     int8, float_content, calibration, held_out = heavy_tailed_model
     tuned, chosen = _tune(tmp_path, int8, float_content, calibration)
     assert chosen and all(0 < a < 1 for a in chosen.values()), chosen
@@ -73,15 +73,15 @@ def test_narrowed_tensors_are_closer_to_float_inside_the_int8_model(heavy_tailed
     after = _errors(tuned, float_content, held_out, chosen)
     for name in ("out", *chosen):
         assert after[name] < before[name], (name, after[name], before[name])
-    a, b = tf.lite.Interpreter(model_content=int8), tf.lite.Interpreter(model_content=tuned)
+    a, b = Interpreter(model_content=int8), Interpreter(model_content=tuned)
     for get in ("get_input_details", "get_output_details"):
         assert [t["quantization"] for t in getattr(a, get)()] == [t["quantization"] for t in getattr(b, get)()]
 
 
 def _biases(content: bytes) -> dict:
     """{bias tensor name: (its real values, its per-channel scales)} of every op with an int32 bias."""
-    import tensorflow as tf
-    it = tf.lite.Interpreter(model_content=content)
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_content=content)
     it.allocate_tensors()
     out = {}
     for d in it.get_tensor_details():
