@@ -21,7 +21,7 @@ from typing import Iterable
 
 import numpy as np
 
-from device.quant import dequantize, quantize
+from device.quant import round_to_grid
 
 log = logging.getLogger("seesay.mse_ranges")
 
@@ -76,7 +76,7 @@ def grid(lo: float, hi: float) -> tuple[float, int]:
 
 def rounding_error(x: np.ndarray, scale: float, zero_point: int) -> float:
     """Sum of squared int8 rounding and clipping errors of x on the grid."""
-    return float(np.sum((dequantize(quantize(x, scale, zero_point, np.int8), scale, zero_point) - x) ** 2))
+    return float(np.sum((round_to_grid(x, scale, zero_point, np.int8) - x) ** 2))
 
 
 def tune_ranges(path: Path, float_content: bytes, feeds: Iterable[dict]) -> dict[str, float]:
@@ -88,30 +88,30 @@ def tune_ranges(path: Path, float_content: bytes, feeds: Iterable[dict]) -> dict
     fit = _interpreter(float_content, keep_all=True)
     float_index = {d["name"]: d["index"] for d in fit.get_tensor_details()}
     free = {x: users for x, users in free_tensors(qit).items() if qt[x]["name"] in float_index}
-    calibrated = {}
+    grids, picks = {}, {}
+    rng = np.random.default_rng(0)
     for x in free:
         s, z = qt[x]["quantization"]
-        calibrated[x] = ((-128 - z) * s, (127 - z) * s)
+        lo, hi = (-128 - z) * s, (127 - z) * s  # the calibrated range
+        grids[x] = [grid(lo * a, hi * a) for a in SHRINKS.tolist()]
+        size = int(np.prod(qt[x]["shape"]))
+        picks[x] = rng.choice(size, SAMPLE, replace=False) if size > SAMPLE else slice(None)
     errors = {x: np.zeros(len(SHRINKS)) for x in free}
-    rng = np.random.default_rng(0)
-    picks = {x: (rng.choice(int(np.prod(qt[x]["shape"])), SAMPLE, replace=False) if np.prod(qt[x]["shape"]) > SAMPLE else slice(None))
-             for x in free}
     run = fit.get_signature_runner()
     for feed in feeds:
         run(**feed)
         for x in free:
             values = fit.get_tensor(float_index[qt[x]["name"]]).ravel()[picks[x]]
-            lo, hi = calibrated[x]
-            errors[x] += [rounding_error(values, *grid(lo * a, hi * a)) for a in SHRINKS]
+            errors[x] += [rounding_error(values, *g) for g in grids[x]]
     model = fb.read_model(str(path))
     tensors = model.subgraphs[0].tensors
     chosen = {}
     for x, users in free.items():
-        a = float(SHRINKS[int(np.argmin(errors[x]))])
-        if a == 1.0:
+        k = int(np.argmin(errors[x]))
+        if SHRINKS[k] == 1.0:
             continue
         old = float(tensors[x].quantization.scale[0])
-        scale, zero_point = grid(calibrated[x][0] * a, calibrated[x][1] * a)
+        scale, zero_point = grids[x][k]
         tensors[x].quantization.scale, tensors[x].quantization.zeroPoint = [scale], [zero_point]
         for op in users:
             bias = tensors[op["inputs"][2]]
@@ -119,7 +119,7 @@ def tune_ranges(path: Path, float_content: bytes, feeds: Iterable[dict]) -> dict
             values = np.frombuffer(bytes(data.data), np.int32).astype(np.float64) * (old / scale)
             data.data = np.frombuffer(np.round(values).astype(np.int32).tobytes(), np.uint8)
             bias.quantization.scale = [s * scale / old for s in bias.quantization.scale]
-        chosen[qt[x]["name"]] = a
+        chosen[qt[x]["name"]] = float(SHRINKS[k])
     fb.write_model(model, str(path))
     log.info("%s: %d of %d free activation ranges narrowed for the least int8 error", Path(path).name, len(chosen), len(free))
     return chosen

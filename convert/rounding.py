@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from device.quant import dequantize, quantize
+from device.quant import round_to_grid
 from device.search import search
 from training.float_step import KerasCaptioner, encode_one
 
@@ -27,7 +27,7 @@ MODES = ("image", "state", "logits", "all")
 
 def on_grid(x: np.ndarray, spec) -> np.ndarray:
     """x rounded to a tensor's int8 grid, as float32 (a float tensor, scale 0, passes unchanged)."""
-    return dequantize(quantize(x, spec.scale, spec.zero_point, np.dtype(spec.dtype)), spec.scale, spec.zero_point)
+    return round_to_grid(x, spec.scale, spec.zero_point, np.dtype(spec.dtype))
 
 
 class RoundedStep:

@@ -29,6 +29,12 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (scale * (q.astype(np.float32) - zero_point)).astype(np.float32)
 
 
+def round_to_grid(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
+    """x quantised and dequantised again: the float value each element takes on the tensor's grid,
+    clipping included (what int8 costs a float tensor; float dtypes pass unchanged)."""
+    return dequantize(quantize(x, scale, zero_point, dtype), scale, zero_point)
+
+
 def is_8bit(dtype: np.dtype, scale: float) -> bool:
     return np.dtype(dtype).itemsize == 1 and np.dtype(dtype).kind in "iu" and bool(scale)
 
