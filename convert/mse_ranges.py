@@ -117,7 +117,10 @@ def tune_ranges(path: Path, float_content: bytes, feeds: Iterable[dict]) -> dict
             bias = tensors[op["inputs"][2]]
             data = model.buffers[bias.buffer]
             values = np.frombuffer(bytes(data.data), np.int32).astype(np.float64) * (old / scale)
-            data.data = np.frombuffer(np.round(values).astype(np.int32).tobytes(), np.uint8)
+            # saturate as the converter does: a channel with ~zero weights has a tiny bias scale and
+            # a bias already at the int32 limit, which a wider rescale would overflow into garbage
+            values = np.clip(np.round(values), np.iinfo(np.int32).min, np.iinfo(np.int32).max)
+            data.data = np.frombuffer(values.astype(np.int32).tobytes(), np.uint8)
             bias.quantization.scale = [s * scale / old for s in bias.quantization.scale]
         chosen[qt[x]["name"]] = float(SHRINKS[k])
     fb.write_model(model, str(path))

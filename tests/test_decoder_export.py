@@ -38,7 +38,6 @@ def test_int8_decoder_keeps_the_embedding_on_its_own_grid(bundle):
     tensors = it.get_tensor_details()
     int8_ops = [op for op in it._get_ops_details() if tensors[op["outputs"][0]]["dtype"] == np.int8]
     names = {op["op_name"] for op in int8_ops}
-    # (an int32 CONCATENATION of shapes, from the attention's Tensordot, is not data)
     assert "CONCATENATION" not in names, names
     assert "FULLY_CONNECTED" in names and "GATHER" in names
     # the gathered embedding row is quantised with the table's own scale, which fits the table
@@ -47,3 +46,14 @@ def test_int8_decoder_keeps_the_embedding_on_its_own_grid(bundle):
     scale = row["quantization_parameters"]["scales"][0]
     biggest = np.abs(it.get_tensor(table["index"]).astype(np.int32) - row["quantization_parameters"]["zero_points"][0]).max()
     assert biggest >= 100, f"the embedding uses only {biggest} of 127 int8 steps (scale {scale})"
+
+
+def test_int8_decoder_has_static_shapes(bundle):
+    """No run-time shape arithmetic (Keras' Dense on 3-D scores, Embedding's index fix-up): those
+    int32 ops are not XNNPACK's and cut the step into more delegate partitions, each a hand-over
+    per word (Flickr8k model: four partitions before, two after)."""
+    from device.backends.litert import make_interpreter
+    ops = make_interpreter(bundle / "decoder.tflite", num_threads=1)._get_ops_details()
+    names = {op["op_name"] for op in ops}
+    assert not names & {"SHAPE", "REDUCE_PROD", "PACK", "LESS", "SELECT_V2"}, names
+    assert "DELEGATE" in names, "XNNPACK took no part of the int8 step"
