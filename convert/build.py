@@ -54,8 +54,7 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
         (tmp / "encoder.tflite").write_bytes(to_tflite(enc_fn, encoder, quantize, enc_rep, input_type=tf.uint8))
         (tmp / "decoder.tflite").write_bytes(to_tflite(dec_fn, decoder, quantize, dec_rep, input_type=tf.int8))
         if quantize == "int8":
-            narrowed = (len(tune_ranges(tmp / "encoder.tflite", to_tflite(enc_fn, encoder, "float32"),
-                                        ({"image": px[None].astype(np.float32)} for px in cal.pixels))),
+            narrowed = (len(tune_ranges(tmp / "encoder.tflite", to_tflite(enc_fn, encoder, "float32"), enc_rep())),
                         len(tune_ranges(tmp / "decoder.tflite", to_tflite(dec_fn, decoder, "float32"), records)))
             cal_desc += f"; least-error ranges for {narrowed[0]} encoder and {narrowed[1]} decoder tensors"
             tie_state_quantization(tmp / "decoder.tflite", mcfg.state_names)

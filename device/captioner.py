@@ -53,7 +53,6 @@ class StepPlan:
 
     def __init__(self, encoder: ModelSpec, decoder: ModelSpec, state_names: tuple[str, ...], float_outputs: frozenset):
         self.state_names = state_names
-        self.state_outputs = tuple((n, n + "_next") for n in state_names)  # (decoder input, its output)
         ei, di, do = encoder.outputs, decoder.inputs, decoder.outputs
         # float_outputs: encoder outputs that came as float (a TensorRT engine's, or a float model's)
         src = {n: _FLOAT if n in float_outputs else _params(ei[n]) for n in ("features", "keys", *state_names)}
@@ -115,7 +114,7 @@ class BundleStep:
         return get
 
     def _state(self, get) -> dict:
-        new = {n: get[o]() for n, o in self.plan.state_outputs}
+        new = {n: get[n + "_next"]() for n in self.state_names}
         for n, f in self.plan.next.items():
             new[n] = f(new[n])
         return new
@@ -131,28 +130,9 @@ class CodeStep(BundleStep):
     log p comes from two 256-entry tables, for all words at once after the last one."""
 
     def pick(self, token, state, banned):
-        m = self._bind(1) if self._bind else None
-        if m is None:
-            get = self._run(token, state)
-        else:  # _run's bound path written out: this runs once per word, and each call costs here
-            if m.owner != self._owner:
-                for n, v in self.image_inputs.items():
-                    m.setters[n](v)
-                m.owner = self._owner
-            put = m.setters
-            put["token"](token)
-            for n in self.state_names:
-                put[n](state[n])
-            t0 = time.perf_counter()
-            m.invoke()
-            self.invoke_s += time.perf_counter() - t0
-            self.steps += 1
-            get = m.getters
+        get = self._run(token, state)
         q = get["logits"]()  # [1,V] codes, a copy
-        nxt = int(q.argmax())  # the method: np.argmax adds ~1 us of dispatch per call
-        if nxt in banned:
-            nxt = argmax_allowed(q[0], banned)
-        return nxt, self._state(get), (q, get["alpha"]())
+        return argmax_allowed(q[0], banned), self._state(get), (q, get["alpha"]())
 
     def settle(self, records, ids):
         codes = np.concatenate([q for q, _ in records]).view(np.uint8)  # [T, V] table indices
