@@ -21,6 +21,7 @@ from typing import Iterable
 
 import numpy as np
 
+from device.backends.litert import make_interpreter
 from device.quant import round_to_grid
 
 log = logging.getLogger("seesay.mse_ranges")
@@ -33,15 +34,6 @@ CONSUMERS = PRODUCERS | {"TANH", "LOGISTIC"}
 WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 SHRINKS = np.linspace(0.25, 1.0, 16)  # fractions of the calibrated range tried; 1.0 keeps it
 SAMPLE = 1 << 16  # values per tensor per feed: enough for an error estimate, cheap for 112x112x96 maps
-
-
-def _interpreter(content: bytes, keep_all: bool = False):
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    # no XNNPACK: it would swallow the intermediate tensors we read and the ops we inspect
-    it = Interpreter(model_content=content, experimental_preserve_all_tensors=keep_all,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    it.allocate_tensors()
-    return it
 
 
 def free_tensors(it) -> dict[int, list[dict]]:
@@ -83,9 +75,10 @@ def tune_ranges(path: Path, float_content: bytes, feeds: Iterable[dict]) -> dict
     """Rewrite the int8 model at path in place; feeds are the float model's signature inputs.
     -> {tensor name: chosen fraction of its calibrated range} for the tensors that changed."""
     from tensorflow.lite.tools import flatbuffer_utils as fb
-    qit = _interpreter(Path(path).read_bytes())
+    # no XNNPACK in either: it would swallow the intermediate tensors we read and the ops we inspect
+    qit = make_interpreter(Path(path).read_bytes(), xnnpack=False)
     qt = qit.get_tensor_details()
-    fit = _interpreter(float_content, keep_all=True)
+    fit = make_interpreter(float_content, xnnpack=False, keep_all=True)
     float_index = {d["name"]: d["index"] for d in fit.get_tensor_details()}
     free = {x: users for x, users in free_tensors(qit).items() if qt[x]["name"] in float_index}
     grids, picks = {}, {}

@@ -34,13 +34,8 @@ def heavy_tailed_model():
 
 def _errors(content: bytes, float_content: bytes, inputs, names=()) -> dict:
     """Mean squared int8-vs-float error of the output ("out") and of the named inner tensors."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    its = [Interpreter(model_content=c, experimental_preserve_all_tensors=True,
-                       experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-           for c in (content, float_content)]
-    for it in its:
-        it.allocate_tensors()
-    q, f = its
+    from device.backends.litert import make_interpreter
+    q, f = its = [make_interpreter(c, xnnpack=False, keep_all=True) for c in (content, float_content)]
     qidx = {d["name"]: d for d in q.get_tensor_details()}
     fidx = {d["name"]: d["index"] for d in f.get_tensor_details()}
     sums = {n: 0.0 for n in ("out", *names)}

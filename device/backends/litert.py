@@ -20,15 +20,20 @@ def interpreter_module():
         ) from None
 
 
-def make_interpreter(path, num_threads: int | None = None, delegates=(), xnnpack: bool = True):
-    """An allocated Interpreter for a .tflite file. xnnpack=False keeps plain builtin kernels,
-    so every op and constant tensor stays visible (used to read weights)."""
+def make_interpreter(model, num_threads: int | None = None, delegates=(), xnnpack: bool = True,
+                     keep_all: bool = False):
+    """An allocated Interpreter for a .tflite file (a path) or a model's bytes. xnnpack=False keeps
+    plain builtin kernels, so every op and constant tensor stays visible (used to read weights);
+    keep_all keeps every intermediate tensor readable after invoke (the converter's error analysis)."""
     mod = interpreter_module()
-    kwargs = {"model_path": str(path), "num_threads": num_threads}
+    source = {"model_content": model} if isinstance(model, (bytes, bytearray)) else {"model_path": str(model)}
+    kwargs = {**source, "num_threads": num_threads}
     if delegates:
         kwargs["experimental_delegates"] = list(delegates)
     if not xnnpack:
         kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if keep_all:
+        kwargs["experimental_preserve_all_tensors"] = True
     it = mod.Interpreter(**kwargs)
     it.allocate_tensors()
     return it
