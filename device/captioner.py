@@ -167,11 +167,11 @@ class Captioner:
             self.encoder = load_model("tensorrt", engine)
         else:
             self.encoder = load_model(backend, enc_file, threads=threads)
-        # The decoder step reads ~1.3 MB of int8 weights (Flickr8k model), more than a core's 1 MB
-        # L2: on one thread each step streams them in again and evicts the search's own state.
-        # Split over the cores each keeps its share: greedy 0.03x encoder time faster, beam 3 no
-        # slower, in interleaved runs on 2 cores.
-        self.decoder = load_model("cpu", b.file(b.decoder.file), threads=threads)
+        # One decoder thread. Its ~1.3 MB of int8 weights (Flickr8k model) are more than a core's
+        # 1 MB L2, and on 2 threads each core keeps its half: greedy gained 0.02-0.03x encoder time
+        # when the machine was quiet, but beam 3 (the default) lost up to 0.2x when it was loaded,
+        # where a descheduled worker stalls each of the step's ~35 parallel ops.
+        self.decoder = load_model("cpu", b.file(b.decoder.file), threads=1)
         self.backend = backend
         self._plans: dict[frozenset, StepPlan] = {}  # by which encoder outputs are float (a TensorRT engine's)
 
