@@ -132,13 +132,15 @@ class CodeStep(BundleStep):
     def pick(self, token, state, banned):
         get = self._run(token, state)
         q = get["logits"]()  # [1,V] codes, a copy
-        return argmax_allowed(q[0], banned), self._state(get), (q, get["alpha"]())
+        nxt = argmax_allowed(q[0], banned)
+        return nxt, self._state(get), (q, get["alpha"](), q[0, nxt])  # the picked word's own code, noted now
 
     def settle(self, records, ids):
-        codes = np.concatenate([q for q, _ in records]).view(np.uint8)  # [T, V] table indices
+        codes = np.concatenate([r[0] for r in records]).view(np.uint8)  # [T, V] table indices
+        picked = np.array([r[2] for r in records]).view(np.uint8)  # [T] ids' codes (== codes[t, ids[t]])
         rel, ex = self.plan.lsm
-        lps = rel[codes[np.arange(len(ids)), ids]] - np.log(ex.take(codes).sum(axis=1))
-        return lps.tolist(), self.plan.alpha(np.concatenate([a for _, a in records]))
+        lps = rel.take(picked) - np.log(ex.take(codes).sum(axis=1))
+        return lps.tolist(), self.plan.alpha(np.concatenate([r[1] for r in records]))
 
 
 _step_ids = itertools.count()
@@ -167,11 +169,11 @@ class Captioner:
             self.encoder = load_model("tensorrt", engine)
         else:
             self.encoder = load_model(backend, enc_file, threads=threads)
-        # One decoder thread. Its ~1.3 MB of int8 weights (Flickr8k model) are more than a core's
-        # 1 MB L2, and on 2 threads each core keeps its half: greedy gained 0.02-0.03x encoder time
-        # when the machine was quiet, but beam 3 (the default) lost up to 0.2x when it was loaded,
-        # where a descheduled worker stalls each of the step's ~35 parallel ops.
-        self.decoder = load_model("cpu", b.file(b.decoder.file), threads=1)
+        # Decoder threads by batch size. Its ~1.3 MB of int8 weights (Flickr8k model) are more than a
+        # core's 1 MB L2; on 2 threads each core keeps its half, and greedy (batch 1) gains 0.02-0.05x
+        # encoder time. Beams (batch 3, the default) stay on one: on 2 they lost up to 0.2x when the
+        # machine was loaded, where a descheduled worker stalls each of the step's ~35 parallel ops.
+        self.decoder = load_model("cpu", b.file(b.decoder.file), threads=1, batch_threads={1: threads or 1})
         self.backend = backend
         self._plans: dict[frozenset, StepPlan] = {}  # by which encoder outputs are float (a TensorRT engine's)
 

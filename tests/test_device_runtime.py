@@ -253,3 +253,32 @@ def test_a_decoder_without_bind_captions_like_the_bound_one(bundle, scenes):
                 assert a.tokens == b.tokens and a.token_logprobs == b.token_logprobs
                 assert np.array_equal(a.attention, b.attention)
             assert plain.steps > 0 and plain.invoke_s > 0
+
+
+def test_decoder_threads_set_per_batch_size_compute_the_same(bundle, scenes):
+    """batch_threads gives one batch size's interpreter its own thread count (the Captioner runs
+    greedy's batch 1 on the configured threads and beams on one): a worker thread appears only when
+    that interpreter is made, and every output equals the single-threaded decoder's, bit for bit."""
+    import os
+    from device.backends.tflite_cpu import TFLiteModel
+
+    def os_threads():
+        return len(os.listdir("/proc/self/task"))
+
+    with Captioner(bundle) as cap:
+        path = cap.bundle.file(cap.bundle.decoder.file)
+        raw = cap.encode_raw(preprocess_file(sorted((scenes.parent / "images").glob("*.jpg"))[0], cap.bundle.image_size))
+        step = cap.step_for(raw)
+        plain = TFLiteModel(path, threads=1)
+        before = os_threads()
+        split = TFLiteModel(path, threads=1, batch_threads={1: 2})
+        assert os_threads() == before  # the converted batch-1 interpreter was not kept on 1 thread
+        split.bind(3)
+        assert os_threads() == before  # beams: one thread, no worker
+        split.bind(1)
+        assert os_threads() == before + 1  # greedy: two threads, one worker
+        for b in (1, 3):
+            ins = {**{n: np.repeat(v, b, 0) for n, v in {**step.image_inputs, **step.init_state}.items()},
+                   "token": np.full(b, cap.vocab.start_id, np.int32)}
+            want, got = plain.run(ins), split.run(ins)
+            assert all(np.array_equal(want[n], got[n]) for n in want)

@@ -17,7 +17,7 @@ BACKENDS = ("cpu", "edgetpu", "tensorrt")
 def load_model(backend: str, path: str | Path, threads: int | None = None, **kw) -> Model:
     if backend == "cpu":
         from .tflite_cpu import TFLiteModel
-        return TFLiteModel(path, threads=threads)
+        return TFLiteModel(path, threads=threads, **kw)
     if backend == "edgetpu":
         from .edgetpu import EdgeTPUModel
         return EdgeTPUModel(path, threads=threads, **kw)

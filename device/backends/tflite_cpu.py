@@ -42,17 +42,23 @@ class BoundInterpreter:
 
 
 class TFLiteModel:
-    def __init__(self, path: str | Path, threads: int | None = None, delegates=()):
+    """batch_threads: an int per batch size overriding `threads` for that size's interpreter."""
+
+    def __init__(self, path: str | Path, threads: int | None = None, delegates=(),
+                 batch_threads: Mapping[int, int] | None = None):
         self.path, self.threads, self.delegates = Path(path), threads, tuple(delegates)
+        self.batch_threads = dict(batch_threads or {})
         self._by_batch: dict[int, BoundInterpreter] = {}
         it, ins, outs = self._open(None)
         self.input_names, self.output_names = tuple(ins), tuple(outs)
         first = next(d for d in it.get_input_details() if d["index"] == ins[self.input_names[0]])
-        self._by_batch[int(first["shape"][0])] = BoundInterpreter(it, ins, outs)  # as converted (decoder: batch 1)
+        batch = int(first["shape"][0])  # as converted (decoder: 1)
+        if self.batch_threads.get(batch, threads) == threads:  # else bind() opens it with its own count
+            self._by_batch[batch] = BoundInterpreter(it, ins, outs)
 
     def _open(self, batch: int | None):
         try:
-            it = make_interpreter(self.path, self.threads, self.delegates)
+            it = make_interpreter(self.path, self.batch_threads.get(batch, self.threads), self.delegates)
         except ValueError as e:
             raise BundleError(f"{self.path}: TFLite could not load the model ({e})") from e
         sigs = it.get_signature_list()
