@@ -16,7 +16,9 @@ DEFAULT_PATH = Path("/etc/seesay/seesay.toml")
 class ModelConfig:
     bundle: str = "/var/lib/seesay/bundle"  # bundle folder written by `python -m convert`
     backend: str = "cpu"  # cpu | edgetpu | tensorrt
-    threads: int = 2  # TFLite CPU threads for the encoder (a Pi has 4 cores; leave some for audio and camera); the decoder step uses one
+    # TFLite CPU threads for the encoder and the greedy decoder step (a Pi has 4 cores; leave some
+    # for audio and camera); beams decode on one
+    threads: int = 2
     beam: int = 3  # beam width; 1 = greedy (faster, slightly worse captions)
 
 
