@@ -8,7 +8,8 @@ from .audio import PlayerSink, WavSink
 from .button import make_button
 from .camera import make_camera
 from .captioner import Captioner
-from .daemon import Daemon, speech_error_logger
+from .daemon import SAY, Daemon, speech_error_logger
+from .errors import SeesayError
 from .sdnotify import Notifier
 from .speech import Speaker, make_engine
 
@@ -34,15 +35,25 @@ def run_daemon(cfg, pin_factory=None) -> int:
     daemon = build_daemon(cfg)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
+    try:
+        # the button first: "ready" is said only when a press can be heard
+        button = make_button(cfg.button, daemon.press, pin_factory)
+    except SeesayError:  # its message goes to stderr once, from run_cli
+        daemon.speaker.say(SAY["button"])  # nobody can press for an answer, so it is said now, then exit
+        _close(daemon)
+        raise
     daemon.start()
-    button = make_button(cfg.button, daemon.press, pin_factory)
     log.info("seesay ready: camera %s, button %s, backend %s", cfg.camera.source, cfg.button.kind, cfg.model.backend)
     try:
         return daemon.run()
     finally:
         if button is not None:
             button.close()
-        daemon.speaker.wait(5)
-        daemon.speaker.close()
-        daemon.close()
+        _close(daemon)
         log.info("seesay stopped")
+
+
+def _close(daemon: Daemon) -> None:
+    daemon.speaker.wait(5)  # let the last sentence finish
+    daemon.speaker.close()
+    daemon.close()

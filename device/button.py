@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import enum
+import logging
 import sys
 import threading
+import warnings
 from typing import Callable
 
-from .errors import ConfigError
+from .errors import ButtonError
+
+log = logging.getLogger("seesay.button")
 
 
 class Press(enum.Enum):
@@ -24,11 +28,21 @@ class GPIOButton:
                  pin_factory=None):
         try:
             from gpiozero import Button
+            from gpiozero.exc import GPIOZeroError
         except ImportError as e:
-            raise ConfigError("gpiozero is not installed: pip install gpiozero (and lgpio on a Pi 5)") from e
-        self._held = False
-        self.button = Button(pin, pull_up=True, bounce_time=bounce_ms / 1000 if bounce_ms else None,
-                             hold_time=hold_s, pin_factory=pin_factory)
+            raise ButtonError("gpiozero is not installed: pip install gpiozero (and python3-lgpio on a Pi)") from e
+        self._held, self.button = False, None
+        # gpiozero tries its pin libraries in turn and says why each failed only as warnings: they are
+        # kept, to explain a failure, or logged when a fallback worked
+        with warnings.catch_warnings(record=True) as fell_back:
+            warnings.simplefilter("always")
+            try:
+                self.button = Button(pin, pull_up=True, bounce_time=bounce_ms / 1000 if bounce_ms else None,
+                                     hold_time=hold_s, pin_factory=pin_factory)
+            except GPIOZeroError as e:
+                raise ButtonError(_setup_advice(pin, e, [str(w.message) for w in fell_back])) from e
+        for w in fell_back:
+            log.warning("gpiozero: %s", w.message)
         self.button.when_pressed = self._pressed
         self.button.when_held = self._on_held
         self.button.when_released = self._released
@@ -56,6 +70,18 @@ class GPIOButton:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _setup_advice(pin: int, e: Exception, fell_back: list[str]) -> str:
+    from gpiozero.exc import BadPinFactory
+    why = f" ({'; '.join(fell_back)})" if fell_back else ""
+    if isinstance(e, BadPinFactory):
+        fix = ("No GPIO pin library works here. On a Raspberry Pi: sudo apt install python3-lgpio, in a venv "
+               "made with --system-site-packages (install.sh does both); on a machine without GPIO set "
+               '[button] kind = "keyboard" or "none"')
+    else:
+        fix = f"Check [button] pin (BCM numbering) and that no other program, another seesay say, uses GPIO{pin}"
+    return f"the button on GPIO{pin} could not be set up: {e}{why}. {fix}"
 
 
 class KeyboardButton:

@@ -34,6 +34,7 @@ SAY = {
     "image": "I could not read the picture.",
     "model": "Sorry, something went wrong while describing.",
     "no_model": "The description model is not working.",
+    "button": "The button is not working.",
     "nothing_yet": "I have not described anything yet.",
     "maybe": "Maybe {}",
 }

@@ -88,10 +88,9 @@ def doctor(config_path: str | None = None) -> int:
     def gpio():
         if cfg.button.kind != "gpio":
             return f"button kind {cfg.button.kind} (no GPIO needed)"
-        from gpiozero import Button
-        b = Button(cfg.button.pin)
-        factory = type(b.pin_factory).__name__
-        b.close()
+        from .button import GPIOButton
+        with GPIOButton(cfg.button.pin, lambda press: None, cfg.button.bounce_ms, cfg.button.hold_s) as b:
+            factory = type(b.button.pin_factory).__name__
         return f"pin GPIO{cfg.button.pin} via {factory}"
     ok &= _check("button", gpio)
     print("all required checks passed" if ok else "some checks failed: fix them, then run doctor again")

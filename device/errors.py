@@ -34,6 +34,10 @@ class SpeechError(SeesayError, OSError):
     """Speech synthesis or the audio output failed."""
 
 
+class ButtonError(SeesayError, OSError):
+    """The GPIO button could not be set up (no pin library, a pin in use, a bad pin number)."""
+
+
 class DataError(SeesayError, ValueError):
     """A dataset file is missing or malformed (training/convert side)."""
 

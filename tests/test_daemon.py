@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import wave
 
 import pytest
 
@@ -202,6 +203,39 @@ def test_run_under_sd_notify_ready_watchdog_and_sigterm(bundle, scene_dir, tmp_p
         msgs.append(sock.recv(1024).decode())
     assert p.wait(20) == 0
     assert "seesay stopped" in p.stderr.read()
+
+
+def test_daemon_whose_button_cannot_be_set_up_says_so_and_exits_with_the_fix(bundle, scene_dir, tmp_path):
+    """Not "Ready." and then a traceback: the wearer hears that the button is not working, the log
+    says how to fix it, and the exit code lets systemd retry."""
+    from device.app import make_speaker
+    wav, ref = tmp_path / "wav", tmp_path / "ref"
+    conf = tmp_path / "seesay.toml"
+    conf.write_text(f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
+                    f'[button]\nkind = "gpio"\n[speech]\noutput = "wav"\nwav_dir = "{wav}"\n')
+    env = dict(os.environ, GPIOZERO_PIN_FACTORY="no-such-pin-library")
+    r = subprocess.run([sys.executable, "-m", "device", "run", "--config", str(conf)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "error: the button on GPIO17 could not be set up" in r.stderr and "python3-lgpio" in r.stderr
+    assert "Traceback" not in r.stderr
+    said = sorted(wav.glob("*.wav"))
+    assert len(said) == 1, said
+    # which sentence it was, by its length against both candidates made by the same speech settings
+    speaker = make_speaker(replace(Config(), speech={"output": "wav", "wav_dir": str(ref)}))
+    lengths = {}
+    for key in ("button", "ready"):
+        speaker.say(SAY[key])
+        assert speaker.wait(10)
+        lengths[key] = _seconds(sorted(ref.glob("*.wav"))[-1])
+    speaker.close()
+    got = _seconds(said[0])
+    assert abs(got - lengths["button"]) < 0.1 < abs(got - lengths["ready"]), (got, lengths)
+
+
+def _seconds(path):
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
 
 
 def test_check_config_cli(tmp_path):

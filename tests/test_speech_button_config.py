@@ -8,7 +8,7 @@ import pytest
 from device.audio import PlayerSink, WavSink
 from device.button import GPIOButton, Press
 from device.config import Config, load_config, parse_config
-from device.errors import ConfigError, SpeechError
+from device.errors import ButtonError, ConfigError, SpeechError
 from device.speech import EspeakCommand, EspeakLibrary, Speaker
 
 
@@ -86,6 +86,24 @@ def test_gpio_button_short_and_long_press_with_mock_factory():
         time.sleep(0.1)
     assert got == [Press.SHORT, Press.LONG]
     Device.pin_factory = None
+
+
+def test_gpio_button_that_cannot_be_set_up_says_why_and_what_to_do(monkeypatch):
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+    factory = MockFactory()
+    try:
+        with GPIOButton(17, lambda p: None, pin_factory=factory):
+            with pytest.raises(ButtonError, match="GPIO17 could not be set up.*no other program") as e:
+                GPIOButton(17, lambda p: None, pin_factory=factory)  # the pin is taken
+            assert isinstance(e.value, OSError)
+        # no pin library at all (a desktop, or a Pi without python3-lgpio): gpiozero's own failure
+        monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "no-such-pin-library")
+        Device.pin_factory = None
+        with pytest.raises(ButtonError, match='no-such-pin-library.*python3-lgpio.*kind = "keyboard"'):
+            GPIOButton(17, lambda p: None)
+    finally:
+        Device.pin_factory = None
 
 
 def test_config_defaults_types_and_unknown_keys(tmp_path):
