@@ -20,12 +20,12 @@ def cmd_caption(a) -> int:
     from .captioner import Captioner
     from .preprocess import preprocess_file
     cap = Captioner(a.bundle, backend=a.backend, threads=a.threads)
-    speaker = None
+    speaker, speech_errors = None, []
     if a.speak or a.wav:
         from .audio import PlayerSink, WavSink
         from .speech import EspeakLibrary, Speaker
         sink = WavSink(Path(a.wav).parent) if a.wav else PlayerSink()
-        speaker = Speaker(lambda: EspeakLibrary(), sink)
+        speaker = Speaker(lambda: EspeakLibrary(), sink, on_error=speech_errors.append)
     status = 0
     for i, img in enumerate(a.images):
         try:
@@ -51,6 +51,9 @@ def cmd_caption(a) -> int:
         speaker.close()
         if a.wav and speaker.sink.files:
             os.replace(speaker.sink.files[-1], a.wav)
+    for msg in dict.fromkeys(str(e) for e in speech_errors):  # once each, after the captions were printed
+        print(f"error: could not speak: {msg}", file=sys.stderr)
+        status = 2
     return status
 
 

@@ -46,7 +46,7 @@ class PlayerSink:
         try:
             p.kill()
             _, err = p.communicate(timeout=2)
-            return (err or b"").decode(errors="replace").strip()[-200:]
+            return _last_line((err or b"").decode(errors="replace"))
         except Exception:
             return ""
 
@@ -60,13 +60,19 @@ class PlayerSink:
             pass
         err = p.stderr.read().decode(errors="replace").strip() if p.stderr else ""
         if p.wait() not in (0, -9, -15):
-            raise SpeechError(f"audio output failed ({err[-200:] or 'player exit ' + str(p.returncode)}); check the speaker (aplay -l)")
+            raise SpeechError(f"audio output failed: {_last_line(err) or f'the player exited with {p.returncode}'}; check the speaker (aplay -l)")
 
     def abort(self) -> None:
         with self._lock:
             p = self._proc
             if p is not None:
                 p.kill()
+
+
+def _last_line(text: str) -> str:
+    """A player's stderr ends with its own verdict (aplay: "audio open error: ..."), after ALSA's chatter."""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    return lines[-1][-200:] if lines else ""
 
 
 class WavSink:

@@ -1,5 +1,6 @@
 """The device runtime on a real int8 bundle converted in this session."""
 import json
+import os
 import subprocess
 import sys
 
@@ -230,6 +231,25 @@ def test_caption_cli_json_wav_and_attention(bundle, scenes, tmp_path, corrupt_jp
     r = subprocess.run([sys.executable, "-m", "device", "caption", str(corrupt_jpeg), "--bundle", str(bundle)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "corrupt.jpg" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_caption_cli_speak_without_a_working_speaker_prints_the_caption_and_fails(bundle, scenes, tmp_path):
+    """The speaker is the hardware edge: an `aplay` that fails as it does on a machine with no sound card."""
+    img = next((scenes.parent / "images").glob("*.jpg"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    aplay = bin_dir / "aplay"
+    aplay.write_text("#!/bin/sh\necho 'ALSA lib pcm.c:2666: Unknown PCM default' >&2\n"
+                     "echo 'aplay: main:831: audio open error: No such file or directory' >&2\nexit 1\n")
+    aplay.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    r = subprocess.run([sys.executable, "-m", "device", "caption", str(img), "--bundle", str(bundle), "--speak"],
+                       cwd=ROOT, capture_output=True, text=True, env=env)
+    assert r.returncode == 2, r.stderr
+    assert r.stdout.startswith(str(img)) and len(r.stdout.split(":", 1)[1].split()) >= 2  # the caption is not lost
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert errors == ["error: could not speak: audio output failed: aplay: main:831: audio open error: "
+                      "No such file or directory; check the speaker (aplay -l)"], r.stderr
 
 
 def test_a_decoder_without_bind_captions_like_the_bound_one(bundle, scenes):
