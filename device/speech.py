@@ -174,16 +174,17 @@ class Speaker:
             self._current, self._fresh = (payload if kind == "say" else "<earcon>"), True
             try:
                 if kind == "say":
-                    eng = self._engine_ready()
+                    try:
+                        eng = self._engine_ready()
+                    except Exception as e:
+                        self._error_tone()
+                        raise e
                     self.spoken.append(payload)
                     self.sink.begin(eng.rate)
                     eng.synth(payload, self._feed)
+                    self.sink.end()
                 else:
-                    self.sink.begin(RATE)
-                    for s in range(0, len(payload), 2048):
-                        if not self._feed(payload[s:s + 2048]):
-                            break
-                self.sink.end()
+                    self._play(payload)
             except Exception as e:  # a speaker failure is reported and the thread lives on
                 try:
                     self.sink.abort()
@@ -193,6 +194,22 @@ class Speaker:
             finally:
                 if self._jobs.empty():
                     self._idle.set()
+
+    def _error_tone(self) -> None:
+        """Speech itself is broken (no espeak-ng, an unknown voice): the wearer still hears that the
+        press failed. Best effort: when the sink fails too, the engine's error is the one reported."""
+        self._current, self._fresh = "<earcon>", True
+        try:
+            self._play(EARCONS["error"]())
+        except Exception:
+            pass
+
+    def _play(self, pcm: np.ndarray) -> None:
+        self.sink.begin(RATE)
+        for s in range(0, len(pcm), 2048):
+            if not self._feed(pcm[s:s + 2048]):
+                break
+        self.sink.end()
 
     def _feed(self, pcm: np.ndarray) -> bool:
         if self._abort.is_set():

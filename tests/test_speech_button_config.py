@@ -63,6 +63,22 @@ def test_failing_player_is_reported_and_speaker_lives(tmp_path):
     assert "not found" in str(errors[-1])
 
 
+def test_speech_that_cannot_start_is_reported_and_still_sounds_the_error_tone(tmp_path):
+    """An unknown voice (or no espeak-ng): each sentence is an error for the log, and the wearer
+    hears the error earcon instead of silence."""
+    from device.earcons import EARCONS
+    errors = []
+    sink = WavSink(tmp_path)
+    with Speaker(lambda: EspeakLibrary(voice="no-such-voice"), sink, on_error=errors.append) as sp:
+        sp.say("a dog on the grass")
+        assert sp.wait(10)
+    assert [type(e) for e in errors] == [SpeechError, SpeechError]  # at start, and for the sentence
+    assert "no-such-voice" in str(errors[-1])
+    assert len(sink.files) == 1 and sp.spoken == []
+    with wave.open(str(sink.files[0])) as w:
+        assert np.array_equal(np.frombuffer(w.readframes(w.getnframes()), np.int16), EARCONS["error"]())
+
+
 def test_gpio_button_short_and_long_press_with_mock_factory():
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
