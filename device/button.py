@@ -80,7 +80,7 @@ def _setup_advice(pin: int, e: Exception, fell_back: list[str]) -> str:
                "made with --system-site-packages (install.sh does both); on a machine without GPIO set "
                '[button] kind = "keyboard" or "none"')
     else:
-        fix = f"Check [button] pin (BCM numbering) and that no other program, another seesay say, uses GPIO{pin}"
+        fix = f"Check [button] pin (BCM numbering) and that no other program (another seesay?) uses GPIO{pin}"
     return f"the button on GPIO{pin} could not be set up: {e}{why}. {fix}"
 
 
