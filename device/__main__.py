@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     c.add_argument("--bundle", default=_bundle_default(), help="bundle folder (default: $SEESAY_BUNDLE or %(default)s)")
     c.add_argument("--beam", type=int, help="beam width, 1 = greedy (default: the bundle's, usually 3)")
     c.add_argument("--backend", default="cpu", help="cpu | edgetpu | tensorrt (default: %(default)s)")
-    c.add_argument("--threads", type=int, default=Config().model.threads, help="CPU threads of the encoder and the greedy decoder (default: the daemon's, %(default)s)")
+    c.add_argument("--threads", type=int, default=Config().model.threads, help="CPU threads of the encoder; greedy decodes on 1 or this many, the faster lately (default: the daemon's, %(default)s)")
     c.add_argument("--speak", action="store_true", help="say each caption on the speaker")
     c.add_argument("--wav", help="write the (last) spoken caption to this WAV file instead")
     c.add_argument("--attention", help="write the attention figure (PNG) here")
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     b.add_argument("--images", required=True, help="folder of JPEGs for the file camera")
     b.add_argument("-n", type=int, default=30, help="captions per measurement (default: %(default)s)")
     b.add_argument("--threads", type=int, default=Config().model.threads,
-                   help="TFLite CPU threads of the encoder and the greedy decoder for the latency ratios (default: the daemon's, %(default)s)")
+                   help="TFLite CPU threads of the encoder, and of greedy's decoder when faster than 1, for the latency ratios (default: the daemon's, %(default)s)")
 
     e = sub.add_parser("build-engines", help="Jetson: build TensorRT engines from the bundle's ONNX files")
     e.add_argument("bundle")

@@ -50,7 +50,7 @@ def caption_latency(cap: Captioner, imgs: list[np.ndarray], rounds: int = 3) -> 
                 c = cap.caption(im, beam=beam)
                 cap_ms[beam].append(c.timings_ms["total"])
                 steps[beam].append(c.timings_ms["steps"])
-    out = {"encoder_ms": float(np.median(enc))}
+    out = {"encoder_ms": float(np.median(enc)), "greedy_threads": dict(sorted(cap.greedy_threads.picks.items()))}
     for beam in (1, 3):
         out[f"beam{beam}_ms"] = float(np.median(cap_ms[beam]))
         out[f"beam{beam}_steps"] = float(np.median(steps[beam]))
@@ -146,4 +146,6 @@ def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.t
     print(f"seesay bench: bundle {bundle}, {len(imgs)} images from {images}, {threads} TFLite thread(s)")
     for name, val, ratio in rows:
         print(f"  {name:30s} {val:28s} {ratio}")
+    picked = ", ".join(f"{n} thread{'s' if n > 1 else ''} x{k}" for n, k in lat["greedy_threads"].items())
+    print(f"  greedy's decoder ran on {picked} (the faster lately; beams on 1)")
     return 0

@@ -13,6 +13,7 @@ import numpy as np
 from .backends import load_model
 from .bundle import Bundle, ModelSpec, load_bundle
 from .errors import BundleError, ImageError
+from .faster_of import FasterOf
 from .quant import converter, dequantize, is_8bit, log_softmax_table, quantize
 from .search import SearchResult, argmax_allowed, search
 
@@ -82,6 +83,7 @@ class BundleStep:
         self._tiled: dict[int, dict] = {1: self.image_inputs}
         self._owner = next(_step_ids)  # a fresh name: an id() could be reused by a later step
         self.invoke_s = 0.0
+        self.invoke_times: list[float] = []  # seconds, one per decoder invoke
         self.steps = 0
 
     def _image_inputs(self, b: int) -> dict:
@@ -109,9 +111,18 @@ class BundleStep:
             t0 = time.perf_counter()
             m.invoke()
             get = m.getters
-        self.invoke_s += time.perf_counter() - t0
+        dt = time.perf_counter() - t0
+        self.invoke_times.append(dt)
+        self.invoke_s += dt
         self.steps += 1
         return get
+
+    @property
+    def later_invoke_s(self) -> float | None:
+        """Median time of the invokes after the first (which also pays for the weights the encoder
+        evicted); a median, so that one preempted invoke does not speak for the whole caption."""
+        later = sorted(self.invoke_times[1:])
+        return later[len(later) // 2] if later else None
 
     def _state(self, get) -> dict:
         new = {n: get[n + "_next"]() for n in self.state_names}
@@ -169,11 +180,19 @@ class Captioner:
             self.encoder = load_model("tensorrt", engine)
         else:
             self.encoder = load_model(backend, enc_file, threads=threads)
-        # Decoder threads by batch size. Its ~1.3 MB of int8 weights (Flickr8k model) are more than a
-        # core's 1 MB L2; on 2 threads each core keeps its half, and greedy (batch 1) gains 0.02-0.05x
-        # encoder time. Beams (batch 3, the default) stay on one: on 2 they lost up to 0.2x when the
-        # machine was loaded, where a descheduled worker stalls each of the step's ~35 parallel ops.
-        self.decoder = load_model("cpu", b.file(b.decoder.file), threads=1, batch_threads={1: threads or 1})
+        # Beams (batch 3, the default) decode on one thread: on 2 they lost up to 0.2x encoder time
+        # when the machine was loaded, as a descheduled worker stalls each of the step's parallel ops.
+        # Greedy (batch 1) decodes on 1 or `threads`, whichever has been faster lately (same outputs,
+        # bit for bit): on 2 each core keeps half of the ~1.3 MB of int8 weights (Flickr8k model) in
+        # its 1 MB L2, 22 us a step instead of 31 on this x86 machine, but 41 when the other core is
+        # busy (a shared machine here; camera and audio on a Pi).
+        path = b.file(b.decoder.file)
+        self.decoder = load_model("cpu", path, threads=1)
+        self._greedy_decoders = {n: self.decoder if n == 1 else load_model("cpu", path, threads=1, batch_threads={1: n})
+                                 for n in (1, threads or 1)}
+        # cost: a caption's median decoder invoke after the first; smoothing 0.25 so that one noisy
+        # caption does not switch, while a busy core (41 against 22 us) switches within three
+        self.greedy_threads = FasterOf(self._greedy_decoders, retry_every=16, smoothing=0.25)
         self.backend = backend
         self._plans: dict[frozenset, StepPlan] = {}  # by which encoder outputs are float (a TensorRT engine's)
 
@@ -199,15 +218,16 @@ class Captioner:
         """Like encode_raw, dequantised to float32."""
         return self.dequantize(self.encode_raw(pixels))
 
-    def step_for(self, enc_out: dict) -> BundleStep:
+    def step_for(self, enc_out: dict, decoder=None) -> BundleStep:
         """The decoder step bound to one image's encoder outputs: this bundle's raw ones, or float ones
-        (a float model's, quantised into the decoder's inputs)."""
+        (a float model's, quantised into the decoder's inputs). decoder: one of this Captioner's
+        decoder models (default: the one-thread one)."""
         floats = frozenset(n for n, v in enc_out.items() if np.asarray(v).dtype.kind == "f")
         plan = self._plans.get(floats)
         if plan is None:
             b = self.bundle
             plan = self._plans[floats] = StepPlan(b.encoder, b.decoder, b.state_names, floats)
-        return (CodeStep if plan.lsm is not None else BundleStep)(self.decoder, plan, enc_out)
+        return (CodeStep if plan.lsm is not None else BundleStep)(decoder or self.decoder, plan, enc_out)
 
     def context(self, pixels: np.ndarray) -> tuple[dict, BundleStep]:
         """One image -> (initial state, step bound to it), for device.search."""
@@ -215,19 +235,23 @@ class Captioner:
         return step.init_state, step
 
     def caption(self, pixels: np.ndarray, beam: int | None = None) -> Caption:
+        beam = self.beam if beam is None else beam
         t0 = time.perf_counter()
-        init, step = self.context(pixels)
+        threads = self.greedy_threads.pick() if beam <= 1 else 1
+        step = self.step_for(self.encode_raw(pixels), self._greedy_decoders[threads])
+        init = step.init_state
         t1 = time.perf_counter()
-        r: SearchResult = search(step, init, self.vocab.start_id, self.vocab.end_id,
-                                 beam=self.beam if beam is None else beam, max_len=self.max_len,
-                                 length_penalty=self.length_penalty)
+        r: SearchResult = search(step, init, self.vocab.start_id, self.vocab.end_id, beam=beam,
+                                 max_len=self.max_len, length_penalty=self.length_penalty)
         t2 = time.perf_counter()
+        if beam <= 1 and step.later_invoke_s is not None:
+            self.greedy_threads.record(threads, step.later_invoke_s)
         timings = {"encoder": (t1 - t0) * 1e3, "decoder": step.invoke_s * 1e3,
                    "search": (t2 - t1 - step.invoke_s) * 1e3, "total": (t2 - t0) * 1e3, "steps": step.steps}
         return Caption(self.vocab.decode(r.tokens), r.tokens, r.token_logprobs, r.attention, r.finished, timings)
 
     def close(self) -> None:
-        for m in (getattr(self, "encoder", None), getattr(self, "decoder", None)):
+        for m in (getattr(self, "encoder", None), *getattr(self, "_greedy_decoders", {}).values()):
             if m is not None:
                 m.close()
 

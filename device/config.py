@@ -16,8 +16,8 @@ DEFAULT_PATH = Path("/etc/seesay/seesay.toml")
 class ModelConfig:
     bundle: str = "/var/lib/seesay/bundle"  # bundle folder written by `python -m convert`
     backend: str = "cpu"  # cpu | edgetpu | tensorrt
-    # TFLite CPU threads for the encoder and the greedy decoder step (a Pi has 4 cores; leave some
-    # for audio and camera); beams decode on one
+    # TFLite CPU threads for the encoder (a Pi has 4 cores; leave some for audio and camera); greedy
+    # decodes on 1 or this many, whichever has been faster lately; beams decode on one
     threads: int = 2
     beam: int = 3  # beam width; 1 = greedy (faster, slightly worse captions)
 

@@ -276,9 +276,9 @@ def test_a_decoder_without_bind_captions_like_the_bound_one(bundle, scenes):
 
 
 def test_decoder_threads_set_per_batch_size_compute_the_same(bundle, scenes):
-    """batch_threads gives one batch size's interpreter its own thread count (the Captioner runs
-    greedy's batch 1 on the configured threads and beams on one): a worker thread appears only when
-    that interpreter is made, and every output equals the single-threaded decoder's, bit for bit."""
+    """batch_threads gives one batch size's interpreter its own thread count (the Captioner's second
+    greedy decoder runs batch 1 on the configured threads): a worker thread appears only when that
+    interpreter is made, and every output equals the single-threaded decoder's, bit for bit."""
     import os
     from device.backends.tflite_cpu import TFLiteModel
 
@@ -302,3 +302,48 @@ def test_decoder_threads_set_per_batch_size_compute_the_same(bundle, scenes):
                    "token": np.full(b, cap.vocab.start_id, np.int32)}
             want, got = plain.run(ins), split.run(ins)
             assert all(np.array_equal(want[n], got[n]) for n in want)
+
+
+def test_faster_of_tries_each_keeps_the_cheaper_and_notices_changes_both_ways():
+    from device.faster_of import FasterOf
+    f = FasterOf([1, 2], retry_every=4, smoothing=0.5)
+    picks = []
+
+    def run(n, cost):
+        for _ in range(n):
+            o = f.pick()
+            picks.append(o)
+            f.record(o, cost[o])
+    run(10, {1: 30.0, 2: 22.0})
+    assert picks == [1, 2, 2, 1, 2, 2, 2, 1, 2, 2]  # each tried once, then the cheaper; every 4th pick a retry
+    del picks[:]
+    run(8, {1: 30.0, 2: 41.0})  # picks 11-18: the incumbent slows down (the other core got busy)
+    assert picks == [2, 2, 1, 1, 1, 2, 1, 1]  # one slow caption switches; 2 then runs only at retries (12, 16)
+    del picks[:]
+    run(8, {1: 30.0, 2: 22.0})  # picks 19-26: 2 is fast again, which only its retries can see
+    assert picks == [1, 2, 2, 2, 2, 1, 2, 2]  # back at the first retry (20): a retried cost is not averaged
+    del picks[:]
+    run(2, {1: 30.0, 2: 22.0})  # picks 27-34: one disturbed caption of the incumbent (29) ...
+    run(1, {1: 30.0, 2: 240.0})
+    run(5, {1: 30.0, 2: 22.0})
+    assert picks == [2, 1, 2, 1, 1, 2, 2, 2]  # ... costs only the picks until 2's next retry (32)
+    assert sum(f.picks.values()) == 34
+    with pytest.raises(ValueError):
+        FasterOf([])
+
+
+def test_greedy_decoder_threads_are_chosen_by_speed_and_never_change_the_caption(bundle, scenes):
+    files = sorted((scenes.parent / "images").glob("*.jpg"))[:4]
+    with Captioner(bundle, threads=1) as one, Captioner(bundle, threads=2) as two:
+        assert one.greedy_threads.options == (1,) and two.greedy_threads.options == (1, 2)
+        two.greedy_threads.retry_every = 2  # the slower one gets every other caption: both run here
+        for f in files * 3:
+            px = preprocess_file(f, one.bundle.image_size)
+            a, b = one.caption(px, beam=1), two.caption(px, beam=1)
+            assert a.tokens == b.tokens and a.token_logprobs == b.token_logprobs
+            assert np.array_equal(a.attention, b.attention)
+        assert set(two.greedy_threads.picks) == {1, 2}
+        assert all(c is not None and c > 0 for c in two.greedy_threads.cost.values())
+        n = sum(two.greedy_threads.picks.values())
+        two.caption(px, beam=3)
+        assert sum(two.greedy_threads.picks.values()) == n  # beams do not take part
