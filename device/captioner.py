@@ -186,15 +186,22 @@ class Captioner:
         # bit for bit): on 2 each core keeps half of the ~1.3 MB of int8 weights (Flickr8k model) in
         # its 1 MB L2, 22 us a step instead of 31 on this x86 machine, but 41 when the other core is
         # busy (a shared machine here; camera and audio on a Pi).
-        path = b.file(b.decoder.file)
-        self.decoder = load_model("cpu", path, threads=1)
-        self._greedy_decoders = {n: self.decoder if n == 1 else load_model("cpu", path, threads=1, batch_threads={1: n})
-                                 for n in (1, threads or 1)}
+        self.decoder = load_model("cpu", b.file(b.decoder.file), threads=1)
+        # by thread count; made when first picked: a daemon that only runs beams never holds a second (~3 MB)
+        self._greedy_decoders = {**dict.fromkeys((1, threads or 1)), 1: self.decoder}
         # cost: a caption's median decoder invoke after the first; smoothing 0.25 so that one noisy
         # caption does not switch, while a busy core (41 against 22 us) switches within three
         self.greedy_threads = FasterOf(self._greedy_decoders, retry_every=16, smoothing=0.25)
         self.backend = backend
         self._plans: dict[frozenset, StepPlan] = {}  # by which encoder outputs are float (a TensorRT engine's)
+
+    def _greedy_decoder(self, threads: int):
+        m = self._greedy_decoders[threads]
+        if m is None:
+            b = self.bundle
+            m = self._greedy_decoders[threads] = load_model("cpu", b.file(b.decoder.file), threads=1,
+                                                            batch_threads={1: threads})
+        return m
 
     @property
     def vocab(self):
@@ -238,7 +245,7 @@ class Captioner:
         beam = self.beam if beam is None else beam
         t0 = time.perf_counter()
         threads = self.greedy_threads.pick() if beam <= 1 else 1
-        step = self.step_for(self.encode_raw(pixels), self._greedy_decoders[threads])
+        step = self.step_for(self.encode_raw(pixels), self._greedy_decoder(threads))
         init = step.init_state
         t1 = time.perf_counter()
         r: SearchResult = search(step, init, self.vocab.start_id, self.vocab.end_id, beam=beam,
