@@ -82,9 +82,7 @@ class BundleStep:
         self._bind = getattr(model, "bind", None)
         self._tiled: dict[int, dict] = {1: self.image_inputs}
         self._owner = next(_step_ids)  # a fresh name: an id() could be reused by a later step
-        self.invoke_s = 0.0
         self.invoke_times: list[float] = []  # seconds, one per decoder invoke
-        self.steps = 0
 
     def _image_inputs(self, b: int) -> dict:
         ins = self._tiled.get(b)
@@ -111,11 +109,16 @@ class BundleStep:
             t0 = time.perf_counter()
             m.invoke()
             get = m.getters
-        dt = time.perf_counter() - t0
-        self.invoke_times.append(dt)
-        self.invoke_s += dt
-        self.steps += 1
+        self.invoke_times.append(time.perf_counter() - t0)
         return get
+
+    @property
+    def steps(self) -> int:
+        return len(self.invoke_times)
+
+    @property
+    def invoke_s(self) -> float:
+        return sum(self.invoke_times)
 
     @property
     def later_invoke_s(self) -> float | None:
@@ -186,21 +189,22 @@ class Captioner:
         # bit for bit): on 2 each core keeps half of the ~1.3 MB of int8 weights (Flickr8k model) in
         # its 1 MB L2, 22 us a step instead of 31 on this x86 machine, but 41 when the other core is
         # busy (a shared machine here; camera and audio on a Pi).
-        self.decoder = load_model("cpu", b.file(b.decoder.file), threads=1)
-        # by thread count; made when first picked: a daemon that only runs beams never holds a second (~3 MB)
-        self._greedy_decoders = {**dict.fromkeys((1, threads or 1)), 1: self.decoder}
+        # by thread count; made when first used: a daemon that only runs beams never holds a second (~3 MB)
+        self._decoders = dict.fromkeys((1, threads or 1))
+        self.decoder = self._decoder_on(1)  # beams', and greedy's on one thread
         # cost: a caption's median decoder invoke after the first; smoothing 0.25 so that one noisy
         # caption does not switch, while a busy core (41 against 22 us) switches within three
-        self.greedy_threads = FasterOf(self._greedy_decoders, retry_every=16, smoothing=0.25)
+        self.greedy_threads = FasterOf(self._decoders, retry_every=16, smoothing=0.25)
         self.backend = backend
         self._plans: dict[frozenset, StepPlan] = {}  # by which encoder outputs are float (a TensorRT engine's)
 
-    def _greedy_decoder(self, threads: int):
-        m = self._greedy_decoders[threads]
+    def _decoder_on(self, threads: int):
+        """The decoder whose batch-1 (greedy) interpreter runs on `threads`; other batches on one."""
+        m = self._decoders[threads]
         if m is None:
             b = self.bundle
-            m = self._greedy_decoders[threads] = load_model("cpu", b.file(b.decoder.file), threads=1,
-                                                            batch_threads={1: threads})
+            m = self._decoders[threads] = load_model("cpu", b.file(b.decoder.file), threads=1,
+                                                     batch_threads={1: threads})
         return m
 
     @property
@@ -245,7 +249,7 @@ class Captioner:
         beam = self.beam if beam is None else beam
         t0 = time.perf_counter()
         threads = self.greedy_threads.pick() if beam <= 1 else 1
-        step = self.step_for(self.encode_raw(pixels), self._greedy_decoder(threads))
+        step = self.step_for(self.encode_raw(pixels), self._decoder_on(threads))
         init = step.init_state
         t1 = time.perf_counter()
         r: SearchResult = search(step, init, self.vocab.start_id, self.vocab.end_id, beam=beam,
@@ -258,7 +262,7 @@ class Captioner:
         return Caption(self.vocab.decode(r.tokens), r.tokens, r.token_logprobs, r.attention, r.finished, timings)
 
     def close(self) -> None:
-        for m in (getattr(self, "encoder", None), *getattr(self, "_greedy_decoders", {}).values()):
+        for m in (getattr(self, "encoder", None), *getattr(self, "_decoders", {}).values()):
             if m is not None:
                 m.close()
 
