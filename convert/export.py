@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from training.config import ModelConfig
 from training.float_step import encode_one
+from training.tflite_export import converter_for
 
 from .calibration import CalibrationSet
 from .errors import ConvertError
@@ -92,18 +93,6 @@ def record_decoder_inputs(encoder, decoder, cfg: ModelConfig, vocab, cal: Calibr
     return records
 
 
-def saved_model(fn, trackable, path: str) -> str:
-    """Write fn (a tf.function with an input signature over a Keras model) as a SavedModel whose
-    serving_default signature keeps fn's input and output names. Keras' ExportArchive tracks the
-    Keras 3 variables so the converter freezes them into constants."""
-    import keras
-    archive = keras.export.ExportArchive()
-    archive.track(trackable)
-    archive.add_endpoint("serving_default", fn)
-    archive.write_out(path, verbose=False)
-    return path
-
-
 def to_tflite(fn, trackable, quantize: str, representative: Callable | None = None,
               input_type=tf.int8) -> bytes:
     """Convert one tf.function. int8 is strict: every op must have an int8 kernel."""
@@ -111,8 +100,7 @@ def to_tflite(fn, trackable, quantize: str, representative: Callable | None = No
     if quantize not in QUANTIZE_MODES:
         raise ConvertError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}, not {quantize!r}")
     with tempfile.TemporaryDirectory(prefix="seesay-sm-") as d:
-        conv = tf.lite.TFLiteConverter.from_saved_model(saved_model(fn, trackable, d + "/sm"), signature_keys=["serving_default"])
-        return _convert(conv, quantize, representative, input_type)
+        return _convert(converter_for(fn, trackable, d), quantize, representative, input_type)
 
 
 def _convert(conv, quantize, representative, input_type) -> bytes:

@@ -14,6 +14,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ImageError
 
 IMAGE_SIZE = 224  # MobileNet's native input side, pixels
+# How a frame becomes a square: "center-crop" keeps the aspect ratio and drops the sides; "squash"
+# resizes the whole frame (what a model trained on squashed photos, such as the 224x224 Flickr8k
+# copies, must be fed). A bundle says which; bundles from before the field are center-crop.
+GEOMETRIES = ("squash", "center-crop")
+DEFAULT_GEOMETRY = "center-crop"
 
 
 def load_image(source: str | Path | bytes) -> Image.Image:
@@ -30,19 +35,30 @@ def load_image(source: str | Path | bytes) -> Image.Image:
     return img.convert("RGB")
 
 
-def to_model_input(img: Image.Image | np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
-    """Centre-crop to a square, resize to size x size (bilinear), return uint8 [size, size, 3] RGB."""
+def check_geometry(geometry: str) -> str:
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"geometry must be one of {', '.join(GEOMETRIES)}, not {geometry!r}")
+    return geometry
+
+
+def to_model_input(img: Image.Image | np.ndarray, size: int = IMAGE_SIZE, geometry: str = DEFAULT_GEOMETRY) -> np.ndarray:
+    """Make the frame square (centre crop or squash, see GEOMETRIES), resize to size x size (bilinear),
+    return uint8 [size, size, 3] RGB."""
+    check_geometry(geometry)
     if isinstance(img, np.ndarray):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ImageError(f"frame must be HxWx3 RGB, got shape {img.shape}")
         img = Image.fromarray(img.astype(np.uint8, copy=False), "RGB")
-    w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+    if geometry == "center-crop":
+        w, h = img.size
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
     return np.asarray(img, dtype=np.uint8)
 
 
-def preprocess_file(path: str | Path, size: int = IMAGE_SIZE) -> np.ndarray:
+def preprocess_file(path: str | Path, size: int = IMAGE_SIZE, geometry: str = DEFAULT_GEOMETRY) -> np.ndarray:
     """Path -> uint8 [size, size, 3]: what the encoder is fed, on every side."""
-    return to_model_input(load_image(path), size)
+    return to_model_input(load_image(path), size, geometry)

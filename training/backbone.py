@@ -67,13 +67,25 @@ def _feature_layer_name(model: keras.Model) -> str:
     return [l.name for l in model.layers if len(l.output.shape) == 4][-1]
 
 
+# Backbones whose classifier is global average pooling + one softmax Dense on the feature grid, so the
+# encoder can give the ImageNet class probabilities for the cost of that pooling and one matrix product.
+CLASS_HEAD_LAYER = {"mobilenet_v2": "predictions"}
+IMAGENET_CLASSES = 1000
+
+
 def build_backbone(name: str, alpha: float, size: int, weights: str) -> keras.Model:
     """float pixels [B, size, size, 3] in 0..255 -> feature grid [B, g, g, C]. Scaling is inside."""
+    return build_backbone_with_classes(name, alpha, size, weights)[0]
+
+
+def build_backbone_with_classes(name: str, alpha: float, size: int, weights: str):
+    """(backbone, the classifier's Dense head on the pooled grid, or None where the backbone has none)."""
     clf = build_classifier(name, alpha, size, weights)
     image = keras.Input((size, size, 3), name="image")
     x = image if name == "mobilenet_v3_small" else keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(image)
     trunk = keras.Model(clf.input, clf.get_layer(_feature_layer_name(clf)).output, name=f"{name}_trunk")
-    return keras.Model(image, trunk(x), name="backbone")
+    head = clf.get_layer(CLASS_HEAD_LAYER[name]) if name in CLASS_HEAD_LAYER else None
+    return keras.Model(image, trunk(x), name="backbone"), head
 
 
 def classifier_with_scaling(clf: keras.Model, name: str) -> keras.Model:

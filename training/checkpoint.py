@@ -33,6 +33,9 @@ def read_meta(ckpt: str | Path) -> dict:
     if not cfg_path.is_file():
         raise DataError(f"{ckpt}: not a seesay checkpoint (no config.json); train one with `python -m training train`")
     meta = json.loads(cfg_path.read_text())
+    # checkpoints from before these fields: centre-cropped photos, no class head
+    meta.get("model", {}).setdefault("geometry", "center-crop")
+    meta.get("model", {}).setdefault("classes", 0)
     if meta.get("format_version") != FORMAT_VERSION:
         raise DataError(f"{ckpt}: checkpoint format {meta.get('format_version')} from seesay "
                         f"{meta.get('seesay_version', '?')}; this version reads format {FORMAT_VERSION}. "

@@ -12,6 +12,8 @@ class ModelConfig:
     backbone: str = "mobilenet_v2"  # the design card's default; mobilenet_v1 / mobilenet_v3_small selectable
     alpha: float = 1.0  # width multiplier; 1.0 matches the real ImageNet weights we can import
     image_size: int = 224  # pixels; MobileNet's native size, gives a 7x7 grid
+    geometry: str = "auto"  # squash | center-crop | auto: squash when every training photo is already square (squashed data), else center-crop
+    classes: int = -1  # ImageNet probabilities the encoder also gives (grounding); -1 = 1000 when the weights come from an ImageNet classifier, else 0
     feature_dim: int = 256  # projected feature width D: the decoder reads 49 x D per step
     attention_dim: int = 256  # Bahdanau attention width A (keys are 49 x A, precomputed per image)
     embed_dim: int = 256  # word embedding width E
@@ -49,6 +51,7 @@ class TrainConfig:
     encoder_weights: str = "imagenet"  # none | imagenet | PATH (.h5 or a quantised .tflite classifier)
     fine_tune_encoder: bool = False  # train the backbone too: images go through it every step (GPU, or tiny images)
     distribute: str = "none"  # none | mirrored (tf.distribute.MirroredStrategy over local GPUs)
+    jit_compile: bool = True  # XLA for the training step: fuses the unrolled decoder's small ops
 
 
 def to_dict(cfg) -> dict:

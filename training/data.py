@@ -172,12 +172,58 @@ def split(samples: list[Sample], val_fraction: float = 0.1, seed: int = 0) -> tu
     return order[n_val:], order[:n_val]
 
 
+def read_split(path: str | Path) -> list[str]:
+    """A split list: one image file name per line (Flickr8k's Flickr_8k.trainImages.txt layout)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: split file not found")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not names:
+        raise DataError(f"{path}: split file lists no images")
+    return names
+
+
+def find_splits(data: str | Path) -> dict[str, list[Path]] | None:
+    """The splits/ folder next to an annotation file: train.txt (+ none.txt, photos in no split, also
+    trained on) and dev.txt (or val.txt) for validation. None when there is no such folder."""
+    data = Path(data)
+    d = (data if data.is_dir() else data.parent) / "splits"
+    if not d.is_dir():
+        return None
+    val = next((d / n for n in ("dev.txt", "val.txt") if (d / n).is_file()), None)
+    if not (d / "train.txt").is_file() or val is None:
+        raise DataError(f"{d}: a splits folder needs train.txt and dev.txt (or val.txt)")
+    train = [d / "train.txt"] + ([d / "none.txt"] if (d / "none.txt").is_file() else [])
+    return {"train": train, "val": [val]}
+
+
+def split_by_lists(samples: list[Sample], train_files: list[Path], val_files: list[Path]
+                   ) -> tuple[list[Sample], list[Sample]]:
+    """Split by named lists; an image listed in both is refused, one in neither is left out."""
+    train_names = {n for f in train_files for n in read_split(f)}
+    val_names = {n for f in val_files for n in read_split(f)}
+    both = train_names & val_names
+    if both:
+        raise DataError(f"{len(both)} images are in both the train and the val split (e.g. {sorted(both)[0]}); fix the split files")
+    tr = [s for s in samples if s.image.name in train_names]
+    va = [s for s in samples if s.image.name in val_names]
+    if not tr or not va:
+        raise DataError(f"the split files match {len(tr)} train and {len(va)} val images of the data; "
+                        "they must name the data's image files")
+    return sorted(tr, key=lambda s: s.image.name), sorted(va, key=lambda s: s.image.name)
+
+
 def split_as_trained(samples: list[Sample], data_meta: dict) -> tuple[list[Sample], list[Sample]]:
-    """The split a checkpoint was trained with (its config.json "data": val_fraction, split_seed)."""
+    """The split a checkpoint was trained with (its config.json "data": split files, or val_fraction + seed)."""
+    if data_meta.get("train_split"):
+        return split_by_lists(samples, [Path(p) for p in data_meta["train_split"]], [Path(p) for p in data_meta["val_split"]])
     return split(samples, data_meta["val_fraction"], data_meta["split_seed"])
 
 
-def read_text_captions(path: str | Path) -> list[str]:
-    """Captions only (e.g. captions_all_8k_text_only.csv): for vocabulary or language pre-training."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return [r["caption"] for r in csv.DictReader(f) if r.get("caption", "").strip()]
+def all_square(samples: list[Sample], limit: int = 200) -> bool:
+    """True when the (first `limit`) photos are all square: data already squashed to the model's shape."""
+    for s in samples[:limit]:
+        with Image.open(s.image) as im:
+            if im.size[0] != im.size[1]:
+                return False
+    return True

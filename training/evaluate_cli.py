@@ -22,7 +22,7 @@ def evaluate(args) -> dict:
     items = val_s if args.split == "val" else samples
     out = Path(args.out or Path(args.checkpoint) / "eval")
     out.mkdir(parents=True, exist_ok=True)
-    pixels, ok = load_pixels([s.image for s in items], mcfg.image_size)  # an unreadable image is named and skipped
+    pixels, ok = load_pixels([s.image for s in items], mcfg.image_size, mcfg.geometry)  # an unreadable image is named and skipped
     items, pixels = [s for s, good in zip(items, ok) if good], pixels[ok]
     names = [s.image.name for s in items]
     refs = {s.image.name: list(s.captions) for s in items}

@@ -2,6 +2,7 @@
 
 encoder:  image float[B,224,224,3] (0..255) -> backbone grid [B,7,7,C] -> head ->
           features [B,49,D], keys [B,49,A] (= W_f f, computed once per image), h0/c0 [B,H]
+          (+ classes [B,1000]: the ImageNet classifier of the same backbone, when cfg.classes)
 decoder step (one word, explicit state; no RNN layer, whose while-loop breaks int8 calibration):
           token int32[B], h [B,H], (c [B,H]), features, keys ->
           logits [B,V], h', (c'), alpha [B,49]
@@ -11,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from .backbone import build_backbone
+from .backbone import IMAGENET_CLASSES, build_backbone_with_classes
 from .config import ModelConfig
 
 
@@ -31,11 +32,19 @@ def build_head(cfg: ModelConfig, channels: int) -> keras.Model:
 
 
 def build_encoder(cfg: ModelConfig, weights: str = "none") -> tuple[keras.Model, keras.Model, keras.Model]:
-    """(encoder, backbone, head); encoder = head(backbone(image)) with named outputs."""
-    backbone = build_backbone(cfg.backbone, cfg.alpha, cfg.image_size, weights)
+    """(encoder, backbone, head); encoder = head(backbone(image)) with named outputs. With cfg.classes
+    the encoder also outputs the backbone's own ImageNet probabilities (frozen: it is the classifier's)."""
+    backbone, clf_head = build_backbone_with_classes(cfg.backbone, cfg.alpha, cfg.image_size, weights)
     head = build_head(cfg, backbone.output.shape[-1])
     image = keras.Input((cfg.image_size, cfg.image_size, 3), name="image")
-    out = head(backbone(image))
+    grid = backbone(image)
+    out = dict(head(grid))
+    if cfg.classes:
+        if clf_head is None or cfg.classes != IMAGENET_CLASSES:
+            raise ValueError(f"{cfg.backbone} has no {cfg.classes}-class head to keep; use classes 0")
+        classes = layers.Dense(cfg.classes, activation="softmax", name="imagenet", trainable=False)
+        out["classes"] = classes(layers.GlobalAveragePooling2D(name="imagenet_pool")(grid))
+        classes.set_weights(clf_head.get_weights())
     encoder = keras.Model(image, {k: layers.Identity(name=k)(v) for k, v in out.items()}, name="encoder")
     return encoder, backbone, head
 

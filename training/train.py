@@ -15,11 +15,13 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from device.errors import DataError
 from device.vocab import Vocabulary, tokenize
 
 from .checkpoint import save_config
 from .config import ModelConfig, TrainConfig
-from .data import load_dataset, split
+from .backbone import CLASS_HEAD_LAYER, IMAGENET_CLASSES
+from .data import all_square, find_splits, load_dataset, split, split_by_lists
 from .evaluate import caption_encoded, run_batched, score_results, write_jsonl
 from .features import compute_grids
 from .float_step import KerasCaptioner
@@ -53,7 +55,18 @@ def make_strategy(name: str):
     return tf.distribute.get_strategy()
 
 
-def _loss_fn(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, grids, tokens, training: bool, n_replicas: int):
+def resolve_auto(mcfg: ModelConfig, tcfg: TrainConfig, train_s) -> ModelConfig:
+    """Fill in the config's data-dependent defaults (geometry, class head) as they will be stored."""
+    geometry = mcfg.geometry
+    if geometry == "auto":
+        geometry = "squash" if all_square(train_s) else "center-crop"
+    classes = mcfg.classes
+    if classes < 0:
+        classes = IMAGENET_CLASSES if tcfg.encoder_weights != "none" and mcfg.backbone in CLASS_HEAD_LAYER else 0
+    return dataclasses.replace(mcfg, geometry=geometry, classes=classes)
+
+
+def _loss_fn(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, grids, tokens, training: bool):
     """grids: backbone feature grids [B,g,g,C] (frozen encoder) -- the step computes them when fine-tuning."""
     enc = head(grids, training=training)
     state = [enc[n] for n in cfg.state_names]
@@ -76,7 +89,8 @@ def _loss_fn(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, grids, tokens, 
 
 
 def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, images_dir: str | None = None,
-          cache_dir: str | None = None, resume: bool = False, text_captions: str | None = None) -> dict:
+          cache_dir: str | None = None, resume: bool = False, train_split: list[str] | None = None,
+          val_split: list[str] | None = None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
@@ -84,8 +98,20 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
 
     samples, report = load_dataset(data, images_dir)
     print(f"data: {report.summary()}")
-    train_s, val_s = split(samples, tcfg.val_fraction, tcfg.seed)
-    print(f"split (seed {tcfg.seed}): {len(train_s)} train / {len(val_s)} val images")
+    splits = {"train": [Path(p) for p in train_split], "val": [Path(p) for p in val_split or []]} if train_split else find_splits(data)
+    if splits:
+        if not splits["val"]:
+            raise DataError("--train-split needs --val-split too")
+        train_s, val_s = split_by_lists(samples, splits["train"], splits["val"])
+        split_meta = {"train_split": [str(p.resolve()) for p in splits["train"]], "val_split": [str(p.resolve()) for p in splits["val"]]}
+        print(f"split ({', '.join(p.name for p in splits['train'])} / {splits['val'][0].name}): "
+              f"{len(train_s)} train / {len(val_s)} val images")
+    else:
+        train_s, val_s = split(samples, tcfg.val_fraction, tcfg.seed)
+        split_meta = {}
+        print(f"split (seed {tcfg.seed}): {len(train_s)} train / {len(val_s)} val images")
+    mcfg = resolve_auto(mcfg, tcfg, train_s)
+    print(f"geometry: {mcfg.geometry}; ImageNet class head: {mcfg.classes or 'none'}")
     if resume and (out / "vocab.json").is_file():
         vocab = Vocabulary.load(out / "vocab.json")
     else:
@@ -105,7 +131,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     bn_training = False
     if tcfg.fine_tune_encoder:  # images go through the backbone in every step
         from .features import load_pixels
-        pixels, ok = load_pixels(paths, mcfg.image_size)
+        pixels, ok = load_pixels(paths, mcfg.image_size, mcfg.geometry)
         inputs = np.concatenate([pixels, pixels[:, :, ::-1]]) if tcfg.hflip else pixels
         # from scratch, BatchNorm must learn its statistics; pretrained ones stay as they are
         bn_training = tcfg.encoder_weights == "none"
@@ -114,7 +140,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.momentum = 0.9
     else:
-        inputs, ok = compute_grids(backbone, paths, mcfg.image_size, desc, cache_dir, tcfg.hflip)
+        inputs, ok = compute_grids(backbone, paths, mcfg.image_size, mcfg.geometry, desc, cache_dir, tcfg.hflip)
 
     def grids_of(idx) -> np.ndarray:
         if not tcfg.fine_tune_encoder:
@@ -158,24 +184,27 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         print(f"resumed from {state_mgr.latest_checkpoint} at epoch {int(epoch_var.numpy())}")
 
     rng = np.random.default_rng(tcfg.seed + int(epoch_var.numpy()))
-
-    def gen():
-        order = rng.permutation(n_pairs)[: steps_per_epoch * tcfg.batch_size]
-        for s in range(0, len(order), tcfg.batch_size):
-            b = order[s : s + tcfg.batch_size]
-            yield inputs[img_idx[b]].astype(np.float32), tokens[b]
-
-    sig = (tf.TensorSpec((None, *inputs.shape[1:]), tf.float32), tf.TensorSpec((None, mcfg.max_len + 2), tf.int32))
+    # All features live in one tensor; a step gathers its rows by index (no per-step copy through Python).
+    inputs_t = tf.Variable(np.asarray(inputs), trainable=False, name="inputs")
     n_rep = strategy.num_replicas_in_sync
 
-    def replica_step(x, tk):
+    @tf.function(jit_compile=tcfg.jit_compile)
+    def loss_and_grads(x, tk):
         with tf.GradientTape() as tape:
             gr = backbone(x, training=bn_training) if tcfg.fine_tune_encoder else x
-            loss, ce = _loss_fn(head, decoder, mcfg, tcfg, gr, tk, True, n_rep)
+            loss, ce = _loss_fn(head, decoder, mcfg, tcfg, gr, tk, True)
             scaled = loss / n_rep
-        grads = tape.gradient(scaled, variables)
+        return loss, ce, tape.gradient(scaled, variables)
+
+    def replica_step(idx, tk):
+        loss, ce, grads = loss_and_grads(tf.cast(tf.gather(inputs_t, idx), tf.float32), tk)
         opt.apply_gradients(zip(grads, variables))
         return loss, ce
+
+    def epoch_batches():
+        order = rng.permutation(n_pairs)[: steps_per_epoch * tcfg.batch_size]
+        ds = tf.data.Dataset.from_tensor_slices((img_idx[order], tokens[order])).batch(tcfg.batch_size, drop_remainder=True)
+        return strategy.experimental_distribute_dataset(ds.prefetch(2))
 
     @tf.function
     def train_step(batch):
@@ -189,13 +218,13 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     eval_idx = va_idx[: tcfg.eval_images]
     patience_left = tcfg.patience
     extra = {"data": {"source": str(data), "train_images": len(tr_idx), "val_images": len(va_idx),
-                      "split_seed": tcfg.seed, "val_fraction": tcfg.val_fraction}}
-    while int(epoch_var.numpy()) < tcfg.epochs:
+                      "split_seed": tcfg.seed, "val_fraction": tcfg.val_fraction, **split_meta}}
+    xe_done = out / "xe_done"  # cross-entropy finished (epochs, early stop or budget): --resume goes on to SCST
+    while int(epoch_var.numpy()) < tcfg.epochs and not (resume and xe_done.is_file()):
         epoch = int(epoch_var.numpy()) + 1
         t0 = time.time()
-        ds = tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
         losses = []
-        bar = tqdm(strategy.experimental_distribute_dataset(ds), total=steps_per_epoch, desc=f"epoch {epoch}/{tcfg.epochs}", unit="step")
+        bar = tqdm(epoch_batches(), total=steps_per_epoch, desc=f"epoch {epoch}/{tcfg.epochs}", unit="step")
         for batch in bar:
             loss, ce = train_step(batch)
             losses.append(float(ce))
@@ -225,6 +254,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         if tcfg.max_minutes and (time.time() - t_start) / 60 > tcfg.max_minutes - rec["seconds"] / 60:
             print(f"time budget of {tcfg.max_minutes} min reached")
             break
+    xe_done.write_text(json.dumps({"epochs": len(history)}))
     train_minutes = (time.time() - t_start) / 60
 
     # Final report with the best weights: greedy and beam 3 on the whole val split, and the floor.
