@@ -44,7 +44,7 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
         enc_rep = dec_rep = None
         cal_desc = None
         if quantize == "int8":
-            cal = load_calibration(calibration, meta, mcfg.image_size, calibration_images)
+            cal = load_calibration(calibration, meta, mcfg.image_size, mcfg.geometry, calibration_images)
             records = record_decoder_inputs(encoder, decoder, mcfg, vocab, cal)
             enc_rep = encoder_calibration(cal)
             dec_rep = lambda: iter(records)  # noqa: E731
@@ -60,6 +60,10 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
             tie_state_quantization(tmp / "decoder.tflite", mcfg.state_names)
         vocab.save(tmp / "vocab.json")
         variants, extra = {}, []
+        if mcfg.classes:
+            from .imagenet_nouns import objects_json
+            (tmp / "objects.json").write_text(json.dumps(objects_json()))
+            extra.append("objects.json")
         if target == "edgetpu":
             from .edgetpu import compile_for_edgetpu
             variants["edgetpu"] = compile_for_edgetpu(tmp, edgetpu_compiler)
@@ -87,6 +91,9 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
                 tmp.rename(rejected)
                 log.error("bundle kept for inspection at %s (not installed at %s)", rejected, out)
                 raise
+        if report and "grounding" in report:  # the device re-ranks with the settings tuned on the check images
+            manifest["search"]["grounding"] = report["grounding"]["tuned"]
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         _move_into_place(tmp, out)
         return {"bundle": str(out), "manifest": manifest, "report": report}
     finally:

@@ -26,18 +26,18 @@ class CalibrationSet:
     source: str
 
 
-def _decode_all(paths: list[Path], size: int) -> tuple[np.ndarray, list[int]]:
+def _decode_all(paths: list[Path], size: int, geometry: str) -> tuple[np.ndarray, list[int]]:
     arrs, kept = [], []
     for i, p in enumerate(paths):
         try:
-            arrs.append(preprocess_file(p, size))
+            arrs.append(preprocess_file(p, size, geometry))
             kept.append(i)
         except ImageError as e:
             log.warning("calibration: %s: skipped", e)
     return (np.stack(arrs) if arrs else np.zeros((0, size, size, 3), np.uint8)), kept
 
 
-def load_calibration(source: str, meta: dict, size: int, n: int = 100, seed: int = 0) -> CalibrationSet:
+def load_calibration(source: str, meta: dict, size: int, geometry: str, n: int = 100, seed: int = 0) -> CalibrationSet:
     """source: 'train' (the checkpoint's own training split), 'synthetic', an annotation file, or a folder of images."""
     if source == "train":
         data = meta.get("data", {}).get("source")
@@ -54,7 +54,7 @@ def load_calibration(source: str, meta: dict, size: int, n: int = 100, seed: int
         p = Path(source)
         if p.is_dir() and not any((p / f).is_file() for f in ("captions.csv", "Flickr8k.token.txt")):
             paths = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXT)[:n]
-            pixels, kept = _decode_all(paths, size)
+            pixels, kept = _decode_all(paths, size, geometry)
             if not kept:
                 raise ConvertError(f"calibration folder {p}: no readable images (looked for {', '.join(sorted(IMAGE_EXT))})")
             return CalibrationSet(pixels, [[] for _ in kept], str(p))
@@ -64,7 +64,7 @@ def load_calibration(source: str, meta: dict, size: int, n: int = 100, seed: int
     rng = np.random.default_rng(seed)
     pick = sorted(rng.choice(len(samples), min(n, len(samples)), replace=False))
     chosen = [samples[i] for i in pick]
-    pixels, kept = _decode_all([s.image for s in chosen], size)
+    pixels, kept = _decode_all([s.image for s in chosen], size, geometry)
     if not kept:
         raise ConvertError(f"calibration data {source}: no readable images")
     return CalibrationSet(pixels, [list(chosen[i].captions) for i in kept], source)

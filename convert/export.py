@@ -21,9 +21,10 @@ QUANTIZE_MODES = ("int8", "float16", "float32")
 
 
 def encoder_function(encoder, cfg: ModelConfig, batch: int | None = 1):
-    """image float[batch,S,S,3] in 0..255 -> features, keys, h(, c). Fixed batch 1 by default
-    (the Edge TPU and TensorRT want static shapes; the device captions one frame at a time)."""
-    names = ["features", "keys", *cfg.state_names]
+    """image float[batch,S,S,3] in 0..255 -> features, keys, h(, c) (+ classes with a class head).
+    Fixed batch 1 by default (the Edge TPU and TensorRT want static shapes; the device captions one
+    frame at a time)."""
+    names = ["features", "keys", *cfg.state_names] + (["classes"] if cfg.classes else [])
     spec = tf.TensorSpec([batch, cfg.image_size, cfg.image_size, 3], tf.float32, name="image")
 
     @tf.function(input_signature=[spec])

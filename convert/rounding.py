@@ -51,7 +51,7 @@ def rounding_agreement(checkpoint: str, bundle_dir: str, data: str | None = None
     fcap = KerasCaptioner(decoder, mcfg.state_names)
     same, n = {m: 0 for m in MODES}, 0
     items = held_out(meta, data, limit)
-    for _, px in tqdm(readable(items, mcfg.image_size), total=len(items), desc="rounded float vs float", unit="img"):
+    for _, px in tqdm(readable(items, mcfg.image_size, mcfg.geometry), total=len(items), desc="rounded float vs float", unit="img"):
         enc = encode_one(encoder, px)
         init, step = fcap.context(enc)
         ref = search(step, init, vocab.start_id, vocab.end_id, **opts).tokens

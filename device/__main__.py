@@ -17,9 +17,12 @@ def _bundle_default() -> str:
 
 
 def cmd_caption(a) -> int:
+    from .answer import compose
     from .captioner import Captioner
+    from .config import answer_settings
     from .preprocess import preprocess_file
     cap = Captioner(a.bundle, backend=a.backend, threads=a.threads)
+    said = answer_settings(Config().behaviour)
     speaker, speech_errors = None, []
     if a.speak or a.wav:
         from .audio import PlayerSink, WavSink
@@ -29,23 +32,25 @@ def cmd_caption(a) -> int:
     status = 0
     for i, img in enumerate(a.images):
         try:
-            px = preprocess_file(img, cap.bundle.image_size)
+            px = preprocess_file(img, cap.bundle.image_size, cap.bundle.geometry)
         except SeesayError as e:
             print(f"error: {e}", file=sys.stderr)
             status = 2
             continue
         c = cap.caption(px, beam=a.beam)
+        answer = compose(c, cap.objects, said)
         if a.json:
-            print(json.dumps({"image": img, "caption": c.text, "tokens": c.tokens, "mean_logprob": round(c.mean_logprob, 3),
-                              "finished": c.finished, "timings_ms": {k: round(v, 2) for k, v in c.timings_ms.items()}}))
+            print(json.dumps({"image": img, "answer": answer, "caption": c.text, "tokens": c.tokens,
+                              "mean_logprob": round(c.mean_logprob, 3), "finished": c.finished, "reranked": c.reranked,
+                              "timings_ms": {k: round(v, 2) for k, v in c.timings_ms.items()}}))
         else:
-            print(f"{img}: {c.text}  ({c.timings_ms['total']:.0f} ms)")
+            print(f"{img}: {answer}  ({c.timings_ms['total']:.0f} ms)")
         if a.attention:
             from .attention_figure import save_attention_figure
             out = Path(a.attention) if len(a.images) == 1 else Path(a.attention).with_suffix(f".{i}.png")
             save_attention_figure(out, px, c.text.split(), c.attention[: len(c.text.split())], title=c.text)
         if speaker:
-            speaker.say(c.text)
+            speaker.say(answer)
             speaker.wait(60)
     if speaker:
         speaker.close()

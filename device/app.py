@@ -8,6 +8,7 @@ from .audio import PlayerSink, WavSink
 from .button import make_button
 from .camera import make_camera
 from .captioner import Captioner
+from .grounding import GroundingSettings
 from .daemon import SAY, Daemon, speech_error_logger
 from .errors import SeesayError
 from .sdnotify import Notifier
@@ -27,7 +28,8 @@ def make_speaker(cfg, sink=None) -> Speaker:
 def build_daemon(cfg, camera=None, speaker=None, notifier=None) -> Daemon:
     m = cfg.model
     return Daemon(cfg, camera or make_camera(cfg.camera), speaker or make_speaker(cfg),
-                  lambda: Captioner(m.bundle, backend=m.backend, threads=m.threads, beam=m.beam),
+                  lambda: Captioner(m.bundle, backend=m.backend, threads=m.threads, beam=m.beam,
+                                    grounding=None if cfg.behaviour.grounding else GroundingSettings(penalty=0.0)),
                   notifier if notifier is not None else Notifier())
 
 

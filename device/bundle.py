@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BundleError, BundleMissingError
+from .preprocess import DEFAULT_GEOMETRY, GEOMETRIES
 from .vocab import Vocabulary
 
 SCHEMA = "seesay-bundle"
@@ -69,6 +70,11 @@ class Bundle:
         return int(self.manifest["preprocess"]["size"])
 
     @property
+    def geometry(self) -> str:
+        """How frames become square for this model (device.preprocess.GEOMETRIES); older bundles centre-crop."""
+        return self.manifest["preprocess"].get("geometry", DEFAULT_GEOMETRY)
+
+    @property
     def search_defaults(self) -> dict:
         return dict(self.manifest.get("search", {}))
 
@@ -104,6 +110,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     for key in ("encoder", "decoder", "vocab", "model", "preprocess"):
         _require(key in manifest, f"bundle {path}: manifest.json has no {key!r} entry")
     needed = [manifest["encoder"]["file"], manifest["decoder"]["file"], manifest["vocab"]]
+    needed += [manifest["objects"]] if manifest.get("objects") else []
     for name in needed:
         _require(name in files, f"bundle {path}: {name} has no sha256 in manifest.json")
     for name, digest in files.items():
@@ -120,6 +127,9 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         raise BundleError(f"bundle {path}: {manifest['vocab']} is not a valid vocabulary ({e})") from e
     vs = manifest["model"].get("vocab_size")
     _require(len(vocab) == vs, f"bundle {path}: vocabulary has {len(vocab)} words but the model expects {vs}")
+    geometry = manifest["preprocess"].get("geometry", DEFAULT_GEOMETRY) if isinstance(manifest["preprocess"], dict) else None
+    _require(geometry in GEOMETRIES, f"bundle {path}: preprocess geometry {geometry!r} is not one of "
+                                     f"{', '.join(GEOMETRIES)}; convert the checkpoint again with this seesay version")
     enc, dec = ModelSpec.from_json(manifest["encoder"]), ModelSpec.from_json(manifest["decoder"])
     _require(dec.outputs["logits"].shape[-1] == len(vocab),
              f"bundle {path}: decoder emits {dec.outputs['logits'].shape[-1]} logits for {len(vocab)} words")

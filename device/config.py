@@ -56,6 +56,10 @@ class BehaviourConfig:
     min_brightness: float = 25.0  # mean luma 0..255 below which "It is too dark to see"
     min_sharpness: float = 8.0  # Laplacian variance below which the frame is too blurred
     confidence_threshold: float = -2.2  # mean token log-prob below which captions start with "Maybe"
+    grounding: bool = True  # re-rank the beams with the bundle's class head (its tuned penalty)
+    objects: bool = True  # lead an unsure description with the objects the classifier is sure of
+    object_confidence: float = 0.3  # total probability an object needs to be named that way
+    max_objects: int = 3  # at most this many objects in one sentence
     busy_queue: int = 8  # at most this many button events wait; more are dropped (coalesced)
 
 
@@ -123,6 +127,12 @@ def load_config(path: str | Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from e
     return parse_config(data, str(path))
+
+
+def answer_settings(b: BehaviourConfig):
+    """The behaviour section's part that decides how a caption is said (device.answer)."""
+    from .answer import AnswerSettings
+    return AnswerSettings(b.confidence_threshold, b.objects, b.object_confidence, b.max_objects)
 
 
 def replace(cfg: Config, **sections) -> Config:

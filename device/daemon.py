@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from .button import Press
 from .errors import CameraError, ImageError, SeesayError, SpeechError
+from .answer import compose
+from .config import answer_settings
 from .preprocess import to_model_input
 from .quality import frame_problem
 
@@ -36,7 +38,6 @@ SAY = {
     "no_model": "The description model is not working.",
     "button": "The button is not working.",
     "nothing_yet": "I have not described anything yet.",
-    "maybe": "Maybe {}",
 }
 
 
@@ -166,7 +167,7 @@ class Daemon:
             return self._say(SAY["no_model"], "no_model", t)
         size = self.captioner.bundle.image_size
         try:
-            pixels = to_model_input(self.camera.capture(), size)
+            pixels = to_model_input(self.camera.capture(), size, self.captioner.bundle.geometry)
         except ImageError as e:
             log.error("frame unreadable: %s", e)
             return self._say(SAY["image"], "image", t)
@@ -191,9 +192,7 @@ class Daemon:
         except Exception as e:
             log.exception("captioning failed: %s", e)
             return self._say(SAY["model"], "model", t)
-        text = cap.text or "nothing I can name"
-        if cap.mean_logprob < b.confidence_threshold:
-            text = SAY["maybe"].format(text)
+        text = compose(cap, self.captioner.objects, answer_settings(b))
         log.info("caption %r (mean log p %.2f, %.0f ms)", text, cap.mean_logprob, cap.timings_ms["total"])
         self.last_description = text
         self._say(text, "caption", t, cap.timings_ms["total"])

@@ -2,18 +2,12 @@
 convert (the accuracy check) and the device (TFLite step), so any difference between the float
 model and the int8 bundle is the model's, never the search's.
 
-A *step* is any callable  step(tokens int32[B], state {name: float32[B, ...]})
+A *step* is any callable  step(tokens int32[B], state {name: array[B, ...]})
                               -> (logits float32[B, V], new_state {name: ...}, alpha float32[B, P]).
-It holds the image context (features, keys) itself and broadcasts it to B rows. A step may also
-offer a faster greedy path, two methods used together:
-    pick(token, state, banned) -> (id, new state, record): the most probable id that is not banned;
-    settle(records, ids) -> (log p of ids[i] at records[i] as floats, attention [len(records), P]).
-greedy settles log p and attention once, after the last word, so a word costs one model call and one
-argmax (the int8 bundle does both on its integer codes); pick_best's results are the reference.
+It holds the image context (features, keys) itself and broadcasts it to B rows.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -30,7 +24,7 @@ class SearchResult:
     attention: np.ndarray  # [len(tokens), P] attention weights per generated word
     score: float  # length-normalised log-probability used to rank beams
     finished: bool  # False when max_len was hit before <end>
-    beams: list[tuple[list[int], float]] = field(default_factory=list)  # all final beams, best first
+    beams: list["SearchResult"] = field(default_factory=list)  # all final hypotheses, best first (this one first)
 
     @property
     def mean_logprob(self) -> float:
@@ -42,50 +36,8 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def argmax_allowed(x: np.ndarray, banned) -> int:
-    """First index of the largest value of a 1-D row (floats, or 8-bit logit codes) whose index is
-    not banned. The plain argmax is almost never banned, so the copy is made only when it is."""
-    nxt = int(x.argmax())  # the method: np.argmax adds ~1 us of dispatch per call
-    if nxt in banned:
-        if x.dtype.kind == "f":
-            y = x.copy()
-            y[list(banned)] = -np.inf
-        else:
-            y = x.astype(np.int16)
-            y[list(banned)] = np.iinfo(np.int16).min  # below every 8-bit code: a banned id never wins a tie
-        nxt = int(y.argmax())
-    return nxt
-
-
 def _tile(state: State, k: int) -> dict:
     return {n: np.repeat(np.asarray(v), k, axis=0) for n, v in state.items()}  # states keep the step's dtype
-
-
-def pick_best(step: Step, token: np.ndarray, state: State, banned: tuple[int, ...]) -> tuple[int, float, dict, np.ndarray]:
-    """One greedy step: (most probable id that is not banned, its log p, new state, attention [P])."""
-    logits, state, alpha = step(token, state)
-    x = logits[0].astype(np.float32, copy=False)
-    # This runs once per word on the device, so it does the fewest array passes it can:
-    # the plain argmax is almost never a banned id, and it is always the max for log_softmax.
-    top = int(x.argmax())  # the method: np.argmax adds ~1 us of dispatch per call
-    m = x[top]
-    nxt = top if top not in banned else argmax_allowed(x, banned)
-    return nxt, float(x[nxt] - m) - math.log(float(np.exp(x - m).sum())), state, alpha[0]
-
-
-class _FloatPick:
-    """pick/settle for a plain step: pick_best's log p and attention, kept as its records."""
-
-    def __init__(self, step: Step):
-        self.step = step
-
-    def pick(self, token, state, banned):
-        nxt, lp, state, alpha = pick_best(self.step, token, state, banned)
-        return nxt, state, (lp, alpha)
-
-    @staticmethod
-    def settle(records, ids):
-        return [lp for lp, _ in records], np.stack([a for _, a in records])
 
 
 def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: int = 20,
@@ -93,20 +45,23 @@ def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: i
     """Most probable word at each step. banned: ids never emitted (<pad> <start> <unk>)."""
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1, got {max_len}")
-    picker = step if hasattr(step, "settle") else _FloatPick(step)
-    state = dict(init_state)
-    token = np.array([start_id], np.int32)
-    ids, records, finished = [], [], False
+    state, token = dict(init_state), np.array([start_id], np.int32)
+    ids, lps, att, finished = [], [], [], False
     for _ in range(max_len):
-        nxt, state, rec = picker.pick(token, state, banned)
-        records.append(rec)
+        logits, state, alpha = step(token, state)
+        logp = log_softmax(logits)[0]
+        logp[list(banned)] = -np.inf
+        nxt = int(np.argmax(logp))
+        lps.append(float(logp[nxt]))
         if nxt == end_id:
             finished = True
             break
         ids.append(nxt)
+        att.append(alpha[0])
         token = np.array([nxt], np.int32)
-    lps, att = picker.settle(records, ids + [end_id] if finished else ids)
-    return SearchResult(ids, lps, att[:len(ids)], sum(lps) / len(lps), finished)  # <end>'s attention is no word's
+    r = SearchResult(ids, lps, _stack(att, alpha), sum(lps) / len(lps), finished)
+    r.beams = [r]
+    return r
 
 
 def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam: int = 3,
@@ -165,16 +120,20 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
         tokens = np.array(keep_w, np.int32)
     if finished:
         finished.sort(key=lambda f: (-f[0], f[1]))  # best first; equal scores keep their order found
-        beams = [(_trace(back, steps, p)[0], norm) for norm, _, steps, p, _ in finished]
-        norm, _, steps, p, end_lp = finished[0]
-        ids, lps, att = _trace(back, steps, p)
-        return SearchResult(ids, lps + [end_lp], _stack(att, alpha), norm, True, beams)
-    # No hypothesis ended within max_len: fall back to the best unfinished one.
-    norm_alive = scores / (len(back) ** length_penalty)
-    order = np.argsort(-norm_alive, kind="stable")
-    ids, lps, att = _trace(back, len(back), int(order[0]))
-    return SearchResult(ids, lps, _stack(att, alpha), float(norm_alive[order[0]]), False,
-                        [(_trace(back, len(back), int(i))[0], float(norm_alive[i])) for i in order])
+        beams = []
+        for norm, _, steps, p, end_lp in finished:
+            ids, lps, att = _trace(back, steps, p)
+            beams.append(SearchResult(ids, lps + [end_lp], _stack(att, alpha), norm, True))
+    else:  # no hypothesis ended within max_len: the unfinished ones, best first
+        norm_alive = scores / (len(back) ** length_penalty)
+        beams = []
+        for i in np.argsort(-norm_alive, kind="stable"):
+            if np.isfinite(norm_alive[i]):
+                ids, lps, att = _trace(back, len(back), int(i))
+                beams.append(SearchResult(ids, lps, _stack(att, alpha), float(norm_alive[i]), False))
+    best = beams[0]
+    best.beams = beams
+    return best
 
 
 def _trace(back: list, steps: int, row: int) -> tuple[list[int], list[float], list[np.ndarray]]:

@@ -29,7 +29,8 @@ def build_engines(bundle: str, int8: bool = False, calib_images: str | None = No
             if part == "encoder" and not cache.exists():
                 if not calib_images:
                     raise BundleError("--int8 needs --calib-images DIR to build the encoder's calibration cache")
-                write_calibration_cache(b / v["encoder_onnx"], calib_images, cache, man["preprocess"]["size"])
+                write_calibration_cache(b / v["encoder_onnx"], calib_images, cache, man["preprocess"]["size"],
+                                        man["preprocess"].get("geometry", "center-crop"))
             cmd += ["--int8", "--fp16"] + ([f"--calib={cache}"] if cache.exists() else [])
         else:
             cmd += ["--fp16"]
@@ -38,7 +39,7 @@ def build_engines(bundle: str, int8: bool = False, calib_images: str | None = No
     return 0
 
 
-def write_calibration_cache(onnx: Path, images: str, cache: Path, size: int, n: int = 100) -> None:
+def write_calibration_cache(onnx: Path, images: str, cache: Path, size: int, geometry: str, n: int = 100) -> None:
     """TensorRT entropy calibration of the encoder from real images (TensorRT Python API)."""
     try:
         import tensorrt as trt
@@ -47,7 +48,7 @@ def write_calibration_cache(onnx: Path, images: str, cache: Path, size: int, n: 
         raise BackendUnavailableError("int8 calibration needs tensorrt and cuda-python on the Jetson") from e
     from .preprocess import preprocess_file
     files = sorted(p for p in Path(images).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
-    batches = [preprocess_file(f, size)[None].astype(np.float32) for f in files]
+    batches = [preprocess_file(f, size, geometry)[None].astype(np.float32) for f in files]
 
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self):

@@ -73,16 +73,51 @@ def test_split_is_seeded_and_disjoint(scenes):
     assert len(a_va) == 12
 
 
-def test_real_flickr8k_loads_850_images_with_5_captions():
+def test_real_flickr8k_loads_739_images_with_5_captions():
     need_flickr()
     samples, report = load_dataset(FLICKR / "captions.csv", verify=False)
-    assert report.images == 850 and report.captions == 4250
+    assert report.images == 739 and report.captions == 3695
 
 
-def test_training_and_device_see_the_same_pixels(scenes):
-    """The feature extractor decodes through device.preprocess: one function, same array."""
+def test_official_splits_beside_the_captions_give_train_plus_none_and_dev():
+    from training.data import find_splits, split_by_lists
+    d = FLICKR.parent / "flickr8k-224"
+    if not (d / "splits").is_dir():
+        pytest.skip(f"{d} (the 7,091-photo Flickr8k set) is not here")
+    samples, _ = load_dataset(d / "captions.csv", verify=False)
+    splits = find_splits(d / "captions.csv")
+    tr, va = split_by_lists(samples, splits["train"], splits["val"])
+    assert (len(tr), len(va)) == (6091, 1000) and not {s.image for s in tr} & {s.image for s in va}
+
+
+def test_a_split_naming_an_image_twice_or_no_data_is_refused(scenes, tmp_path):
+    from training.data import split_by_lists
+    samples, _ = load_dataset(scenes)
+    names = [s.image.name for s in samples]
+    (tmp_path / "a.txt").write_text("\n".join(names[:10]))
+    (tmp_path / "b.txt").write_text("\n".join(names[9:20]))
+    with pytest.raises(DataError, match="both the train and the val split"):
+        split_by_lists(samples, [tmp_path / "a.txt"], [tmp_path / "b.txt"])
+    (tmp_path / "c.txt").write_text("nothing.jpg\n")
+    with pytest.raises(DataError, match="must name the data's image files"):
+        split_by_lists(samples, [tmp_path / "a.txt"], [tmp_path / "c.txt"])
+
+
+@pytest.mark.parametrize("geometry", ["squash", "center-crop"])
+def test_training_and_device_give_the_pixels_of_the_geometry(tmp_path, geometry):
+    """A 4:3 camera-like photo, prepared by training's feature loader and by the device's frame path,
+    equals the geometry written out by hand: squash resizes the whole frame, center-crop its middle."""
+    from PIL import Image
     from training.features import load_pixels
-    f = next((scenes.parent / "images").glob("*.jpg"))
-    px, ok = load_pixels([f], 224)
-    assert ok.all() and np.array_equal(px[0], preprocess_file(f))
-    assert px.dtype == np.uint8 and px.shape == (1, 224, 224, 3)
+    from device.preprocess import to_model_input
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    f = tmp_path / "photo.png"
+    Image.fromarray(frame).save(f)
+    box = (0, 0, 160, 120) if geometry == "squash" else (20, 0, 140, 120)
+    want = np.asarray(Image.fromarray(frame).crop(box).resize((64, 64), Image.BILINEAR))
+    px, ok = load_pixels([f], 64, geometry)
+    assert ok.all() and np.array_equal(px[0], want)
+    assert np.array_equal(to_model_input(frame, 64, geometry), want)
+    other = "center-crop" if geometry == "squash" else "squash"
+    assert not np.array_equal(to_model_input(frame, 64, other), want)

@@ -81,43 +81,15 @@ def test_top_is_argsort_of_finite_values():
         assert list(_top(x, 6)) == want
     assert _top(np.full(5, -np.inf, np.float32), 3).size == 0
 
-
-def test_quant_converter_equals_dequantize_then_quantize():
-    from device.quant import converter, dequantize, quantize
+def test_requantize_passes_equal_grids_through_and_otherwise_dequantises_then_quantises():
+    from device.quant import dequantize, quantize, requantize
     codes = np.arange(-128, 128, dtype=np.int8)
-    for src, dst in [((0.08, -7, np.int8), (0.083, -9, np.int8)), ((0.1, 3, np.int8), (0.5, 127, np.int8)),
-                     ((0.08, -7, np.int8), (0.0, 0, np.float32)), ((0.02, 5, np.uint8), (0.03, -128, np.int8))]:
-        q = codes.view(src[2])
-        want = quantize(dequantize(q, src[0], src[1]), dst[0], dst[1], dst[2])
-        got = converter(src, dst)(q)
+    assert requantize(codes, (0.1, 3, "int8"), (0.1, 3, "int8")) is codes  # the state hand-over: bit for bit
+    for src, dst in [((0.08, -7, "int8"), (0.083, -9, "int8")), ((0.1, 3, "int8"), (0.5, 127, "uint8")),
+                     ((0.08, -7, "int8"), (0.0, 0, "float32"))]:
+        q = codes.view(src[2]) if src[2] == "int8" else codes
+        want = quantize(dequantize(q, src[0], src[1]), dst[0], dst[1], np.dtype(dst[2]))
+        got = requantize(q, src, dst)
         assert got.dtype == np.dtype(dst[2]) and np.array_equal(got, want)
-    same = converter((0.1, 3, np.int8), (0.1, 3, np.int8))
-    assert same(codes) is codes  # equal parameters: no work at all
-    x = np.linspace(-3, 3, 7, dtype=np.float32)  # float source: plain quantisation
-    assert np.array_equal(converter((0.0, 0, np.float32), (0.1, 0, np.int8))(x), quantize(x, 0.1, 0, np.int8))
-
-
-def test_log_softmax_from_codes_equals_log_softmax_of_dequantised_logits():
-    from device.quant import dequantize, log_softmax_table
-    from device.search import log_softmax
-    rng = np.random.default_rng(0)
-    for scale, zero, dtype in [(0.0776, -30, np.int8), (0.5, 10, np.int8), (0.05, 128, np.uint8)]:
-        info = np.iinfo(dtype)
-        q = rng.integers(info.min, info.max + 1, 1143).astype(dtype)
-        want = log_softmax(dequantize(q, scale, zero)[None])[0]
-        rel, ex = log_softmax_table((scale, zero, np.dtype(dtype)))
-        u = q.view(np.uint8)
-        got = rel[u] - np.log(ex.take(u).sum())
-        assert np.allclose(got, want, atol=1e-5)
-        assert int(np.argmax(q)) == int(np.argmax(want))  # the codes' order is the logits' order
-
-
-def test_argmax_of_codes_skips_banned_ids_even_on_ties_at_the_lowest_code():
-    from device.search import argmax_allowed
-    q = np.full(6, -128, np.int8)
-    assert argmax_allowed(q, (0, 1, 3)) == 2
-    q[3] = 5
-    q[4] = 5
-    assert argmax_allowed(q, (0, 1, 3)) == 4 and argmax_allowed(q, ()) == 3
-    assert argmax_allowed(np.array([200, 7, 200], np.uint8), (0,)) == 2
-    assert argmax_allowed(np.array([3.0, 1.0, 3.0, -np.inf], np.float32), (0,)) == 2  # float rows too
+    x = np.linspace(-3, 3, 7, dtype=np.float32)  # a float source: plain quantisation
+    assert np.array_equal(requantize(x, (0.0, 0, "float32"), (0.1, 0, "int8")), quantize(x, 0.1, 0, np.int8))

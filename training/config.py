@@ -52,6 +52,10 @@ class TrainConfig:
     fine_tune_encoder: bool = False  # train the backbone too: images go through it every step (GPU, or tiny images)
     distribute: str = "none"  # none | mirrored (tf.distribute.MirroredStrategy over local GPUs)
     jit_compile: bool = True  # XLA for the training step: fuses the unrolled decoder's small ops
+    scst_epochs: int = 0  # self-critical epochs after cross-entropy (CIDEr-D reward, greedy baseline); 0 = none
+    scst_lr: float = 5e-5  # Adam rate for self-critical training (Rennie et al. 2017)
+    scst_samples: int = 5  # captions sampled per image for the reward
+    scst_batch: int = 32  # images per self-critical step
 
 
 def to_dict(cfg) -> dict:

@@ -1,5 +1,6 @@
 """Corpus caption metrics, COCO-compatible: pycocoevalcap's BLEU-1..4 and CIDEr(-D) on captions
-tokenised by device.vocab.tokenize (lower-case, punctuation stripped) on both sides."""
+tokenised by device.vocab.tokenize (lower-case, punctuation stripped) on both sides, and the
+object hallucination rates CHAIR_s / CHAIR_i (device.objects)."""
 from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
@@ -7,6 +8,7 @@ from typing import Hashable, Mapping, Sequence
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 
+from device.objects import chair
 from device.vocab import tokenize
 
 
@@ -15,13 +17,16 @@ def _norm(text: str) -> str:
 
 
 def caption_metrics(hyps: Mapping[Hashable, str], refs: Mapping[Hashable, Sequence[str]]) -> dict:
-    """{bleu1..bleu4, cider} over the images in hyps (each must have references)."""
+    """{bleu1..bleu4, cider, chair_s, chair_i, most_hallucinated} over the images in hyps (each must
+    have references)."""
     keys = list(hyps)
     res = {i: [_norm(hyps[k])] for i, k in enumerate(keys)}
     gts = {i: [_norm(r) for r in refs[k]] for i, k in enumerate(keys)}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     cider, _ = Cider().compute_score(gts, res)
-    return {"bleu1": bleu[0], "bleu2": bleu[1], "bleu3": bleu[2], "bleu4": bleu[3], "cider": float(cider)}
+    c = chair(hyps, refs).to_dict()
+    return {"bleu1": bleu[0], "bleu2": bleu[1], "bleu3": bleu[2], "bleu4": bleu[3], "cider": float(cider),
+            "chair_s": c["chair_s"], "chair_i": c["chair_i"], "most_hallucinated": c["most_hallucinated"]}
 
 
 def bleu4(hyps: Mapping[Hashable, str], refs: Mapping[Hashable, Sequence[str]]) -> float:

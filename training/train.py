@@ -27,6 +27,7 @@ from .features import compute_grids
 from .float_step import KerasCaptioner
 from .metrics import best_constant_caption, caption_metrics
 from .model import build_decoder_step, build_encoder
+from .scst import self_critical
 
 log = logging.getLogger("seesay.train")
 print = functools.partial(print, flush=True)  # progress lines reach a log file as they happen
@@ -219,6 +220,17 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     patience_left = tcfg.patience
     extra = {"data": {"source": str(data), "train_images": len(tr_idx), "val_images": len(va_idx),
                       "split_seed": tcfg.seed, "val_fraction": tcfg.val_fraction, **split_meta}}
+
+    def validate(idx: list[int], beam: int = 1, desc: str = "val greedy"):
+        res = caption_encoded(run_batched(head, grids_of(idx)), captioner, vocab, beam=beam, max_len=mcfg.max_len, desc=desc)
+        names = [paths[i].name for i in idx]
+        m, hyps = score_results(names, res, val_refs, vocab)
+        return m, hyps, names, res
+
+    def save_weights():
+        encoder.save_weights(str(out / "encoder.weights.h5"))
+        decoder.save_weights(str(out / "decoder.weights.h5"))
+
     xe_done = out / "xe_done"  # cross-entropy finished (epochs, early stop or budget): --resume goes on to SCST
     while int(epoch_var.numpy()) < tcfg.epochs and not (resume and xe_done.is_file()):
         epoch = int(epoch_var.numpy()) + 1
@@ -229,10 +241,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
             loss, ce = train_step(batch)
             losses.append(float(ce))
             bar.set_postfix(ce=f"{np.mean(losses[-20:]):.3f}")
-        enc_val = run_batched(head, grids_of(eval_idx))
-        res = caption_encoded(enc_val, captioner, vocab, beam=1, max_len=mcfg.max_len, desc="val greedy")
-        names = [paths[i].name for i in eval_idx]
-        m, hyps = score_results(names, res, val_refs, vocab)
+        m, hyps, names, _ = validate(eval_idx)
         epoch_var.assign(epoch)
         rec = {"epoch": epoch, "train_ce": float(np.mean(losses)), "val_bleu4": m["bleu4"], "val_cider": m["cider"],
                "val_distinct": m["distinct_captions"], "seconds": round(time.time() - t0, 1)}
@@ -241,8 +250,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
               f"distinct {m['distinct_captions']}/{len(names)}  ({rec['seconds']} s)  e.g. {hyps[names[0]]!r}")
         if m["bleu4"] > best:
             best, patience_left = m["bleu4"], tcfg.patience
-            encoder.save_weights(str(out / "encoder.weights.h5"))
-            decoder.save_weights(str(out / "decoder.weights.h5"))
+            save_weights()
             save_config(out, mcfg, tcfg, {**extra, "epoch": epoch})
         else:
             patience_left -= 1
@@ -257,14 +265,25 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     xe_done.write_text(json.dumps({"epochs": len(history)}))
     train_minutes = (time.time() - t_start) / 60
 
-    # Final report with the best weights: greedy and beam 3 on the whole val split, and the floor.
     encoder.load_weights(str(out / "encoder.weights.h5"))
     decoder.load_weights(str(out / "decoder.weights.h5"))
-    enc_val = run_batched(head, grids_of(va_idx))
+    scst_file = out / "scst_history.json"
+    if tcfg.scst_epochs and not scst_file.is_file():
+        t_scst = time.time()
+        refs_of = {i: list(train_s[i].captions) for i in tr_idx}
+        if tcfg.hflip:  # mirrored views are rows n_all + i, their captions mirrored
+            refs_of.update({n_all + i: [mirror_caption(c) for c in train_s[i].captions] for i in tr_idx})
+        scst_hist = self_critical(head, decoder, mcfg, tcfg, vocab, inputs, sorted(refs_of), refs_of,
+                                  lambda: validate(eval_idx)[0], save_weights, tcfg.seed)
+        scst_file.write_text(json.dumps(scst_hist, indent=1))
+        encoder.load_weights(str(out / "encoder.weights.h5"))
+        decoder.load_weights(str(out / "decoder.weights.h5"))
+        train_minutes += (time.time() - t_scst) / 60
+
+    # Final report with the best weights: greedy and beam 3 on the whole val split, and the floor.
     metrics = {"train_minutes": round(train_minutes, 1), "val_images": len(va_idx)}
     for beam in (1, 3):
-        res = caption_encoded(enc_val, captioner, vocab, beam=beam, max_len=mcfg.max_len, desc=f"val beam {beam}")
-        m, hyps = score_results(val_names, res, val_refs, vocab)
+        m, hyps, _, res = validate(va_idx, beam, f"val beam {beam}")
         metrics["greedy" if beam == 1 else "beam3"] = m
         write_jsonl(out / f"val_{'greedy' if beam == 1 else 'beam3'}.jsonl", val_names, res, hyps, val_refs)
     const = best_constant_caption({s.image.name: s.captions for s in train_s})

@@ -1,0 +1,79 @@
+"""Grounding: the encoder's ImageNet head checks what the caption names.
+
+A bundle with a class head carries objects.json: the 1000 labels, a short spoken noun per class and,
+per caption object group (device.objects), the classes that are evidence for it. A final beam that
+names a group whose evidence the classifier puts below `min_evidence` loses `penalty` from its
+score (length-normalised log p) per such group, so a beam that names only what the image supports
+wins. Groups with no evidence classes (people) are never penalised here."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BundleError
+from .objects import mentions
+from .search import SearchResult
+from .vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class GroundingSettings:
+    penalty: float = 0.0  # score units (mean log p per word) a beam loses per contradicted object; 0 = off
+    min_evidence: float = 0.01  # classifier probability of a group below which naming it is contradicted
+
+
+class ObjectTable:
+    """objects.json of a bundle: labels, spoken nouns, evidence classes per group."""
+
+    def __init__(self, labels: list[str], nouns: list[str], groups: dict[str, list[int]]):
+        if len(labels) != len(nouns):
+            raise ValueError(f"{len(labels)} labels but {len(nouns)} nouns")
+        self.labels, self.nouns = labels, nouns
+        self.groups = {g: np.asarray(ids, np.intp) for g, ids in groups.items()}
+        bad = [g for g, ids in self.groups.items() if ids.size and (ids.min() < 0 or ids.max() >= len(labels))]
+        if bad:
+            raise ValueError(f"group {bad[0]!r} names a class outside the {len(labels)} labels")
+        kept = sorted({n for n in nouns if n})
+        self._noun_ids = {n: i for i, n in enumerate(kept)}
+        self._noun_names = kept
+        self._class_noun = np.array([self._noun_ids.get(n, -1) for n in nouns], np.intp)
+
+    @classmethod
+    def load(cls, path: Path) -> "ObjectTable":
+        try:
+            d = json.loads(Path(path).read_text())
+            return cls(list(d["labels"]), list(d["nouns"]), dict(d["groups"]))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise BundleError(f"{path}: not a valid objects table ({e}); convert the checkpoint again") from e
+
+    def evidence(self, probs: np.ndarray) -> dict[str, float]:
+        """Group -> the classifier's total probability for its classes."""
+        return {g: float(probs[ids].sum()) for g, ids in self.groups.items()}
+
+    def confident_nouns(self, probs: np.ndarray, min_p: float, k: int) -> list[tuple[str, float]]:
+        """Up to k spoken nouns whose classes together reach min_p, most probable first."""
+        has = self._class_noun >= 0
+        per_noun = np.bincount(self._class_noun[has], weights=probs[has], minlength=len(self._noun_names))
+        order = np.argsort(-per_noun, kind="stable")[:k]
+        return [(self._noun_names[i], float(per_noun[i])) for i in order if per_noun[i] >= min_p]
+
+
+def contradicted(tokens: list[int], vocab: Vocabulary, evidence: dict[str, float], min_evidence: float) -> list[str]:
+    """The groups a caption names that the classifier can vouch for but gives less than min_evidence."""
+    named = dict.fromkeys(mentions([vocab.words[t] for t in tokens]))
+    return [g for g in named if g in evidence and evidence[g] < min_evidence]
+
+
+def rerank(beams: list[SearchResult], vocab: Vocabulary, evidence: dict[str, float],
+           settings: GroundingSettings) -> tuple[SearchResult, list[str]]:
+    """The best beam after the penalty, and the groups it names against the evidence."""
+    best, best_score, best_bad = beams[0], -np.inf, []
+    for b in beams:  # best first: on equal scores the search's own order wins
+        bad = contradicted(b.tokens, vocab, evidence, settings.min_evidence)
+        score = b.score - settings.penalty * len(bad)
+        if score > best_score:
+            best, best_score, best_bad = b, score, bad
+    return best, best_bad
