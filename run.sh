@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Developer entry point on a fresh Debian/Ubuntu/Pi OS machine:
-#   ./run.sh demo    build (if needed) a synthetic-scenes bundle, then caption and speak with the file camera
-#   ./run.sh test    the test suite
-#   ./run.sh setup   only install what is needed (apt packages when root or with sudo, and .venv)
+#   ./run.sh demo [PHOTO...]      describe photos (default: samples/) with the shipped bundle, and speak
+#   ./run.sh demo --synthetic     train a synthetic-scenes bundle, then run the daemon on held-out scenes
+#   ./run.sh test                 the test suite
+#   ./run.sh setup                only install what is needed (apt packages when root or with sudo, and .venv)
 set -euo pipefail
 cd "$(dirname "$0")"
 APT_PACKAGES=(espeak-ng libespeak-ng1 alsa-utils sox python3-venv systemd shellcheck)
@@ -10,8 +11,10 @@ VENV=.venv
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 
+# setup [device]: apt packages, then the venv with the host requirements (or only the device's)
 setup() {
-  local missing=()
+  local missing=() reqs=requirements-host.txt stamp="$VENV/.installed"
+  if [ "${1:-}" = device ]; then reqs=requirements.txt; stamp="$VENV/.installed-device"; fi
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing apt packages: ${missing[*]}"
@@ -21,16 +24,36 @@ setup() {
     fi
   fi
   if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-  if [ ! -f "$VENV/.installed" ] || [ requirements-host.txt -nt "$VENV/.installed" ] || [ requirements.txt -nt "$VENV/.installed" ]; then
-    "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -r requirements-host.txt
-    touch "$VENV/.installed"
+  if [ -f "$VENV/.installed" ] && [ "$stamp" != "$VENV/.installed" ] && [ ! requirements.txt -nt "$VENV/.installed" ]; then
+    return 0  # the host install includes the device's
   fi
+  if [ ! -f "$stamp" ] || [ "$reqs" -nt "$stamp" ] || [ requirements.txt -nt "$stamp" ]; then
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q -r "$reqs"
+    touch "$stamp"
+  fi
+}
+
+demo() {
+  if [ "${1:-}" = --synthetic ]; then
+    setup; shift
+    exec "$VENV/bin/python" synthetic_demo.py "$@"
+  fi
+  setup device
+  local photos=("$@") out
+  [ ${#photos[@]} -gt 0 ] || photos=(samples/*.jpg)
+  if aplay -l 2>/dev/null | grep -q '^card'; then
+    out=(--speak)
+  else
+    out=(--wav-dir build/demo/wav)
+    echo "no sound card here: the spoken descriptions go to build/demo/wav/"
+  fi
+  exec "$VENV/bin/python" -m device caption --bundle bundles/flickr8k "${out[@]}" "${photos[@]}"
 }
 
 case "${1:-}" in
   setup) setup ;;
   test) setup; shift; exec "$VENV/bin/python" -m pytest -q "$@" ;;
-  demo) setup; shift; exec "$VENV/bin/python" -m convert.demo "$@" ;;
-  *) echo "usage: ./run.sh demo | test | setup" >&2; exit 2 ;;
+  demo) shift; demo "$@" ;;
+  *) echo "usage: ./run.sh demo [PHOTO... | --synthetic] | test | setup" >&2; exit 2 ;;
 esac

@@ -12,8 +12,16 @@ from .config import Config
 from .errors import SeesayError, run_cli
 
 
+SHIPPED_BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "flickr8k"
+INSTALLED_BUNDLE = Path("/var/lib/seesay/bundle")
+
+
 def _bundle_default() -> str:
-    return os.environ.get("SEESAY_BUNDLE", "/var/lib/seesay/bundle")
+    """$SEESAY_BUNDLE, else the installed bundle, else the one that ships with this checkout."""
+    env = os.environ.get("SEESAY_BUNDLE")
+    if env:
+        return env
+    return str(INSTALLED_BUNDLE if (INSTALLED_BUNDLE / "manifest.json").is_file() else SHIPPED_BUNDLE)
 
 
 def cmd_caption(a) -> int:
@@ -24,10 +32,10 @@ def cmd_caption(a) -> int:
     cap = Captioner(a.bundle, backend=a.backend, threads=a.threads)
     said = answer_settings(Config().behaviour)
     speaker, speech_errors = None, []
-    if a.speak or a.wav:
+    if a.speak or a.wav or a.wav_dir:
         from .audio import PlayerSink, WavSink
         from .speech import EspeakLibrary, Speaker
-        sink = WavSink(Path(a.wav).parent) if a.wav else PlayerSink()
+        sink = WavSink(Path(a.wav).parent) if a.wav else WavSink(a.wav_dir) if a.wav_dir else PlayerSink()
         speaker = Speaker(lambda: EspeakLibrary(), sink, on_error=speech_errors.append)
     status = 0
     for i, img in enumerate(a.images):
@@ -82,9 +90,10 @@ def main(argv=None) -> int:
     c.add_argument("--bundle", default=_bundle_default(), help="bundle folder (default: $SEESAY_BUNDLE or %(default)s)")
     c.add_argument("--beam", type=int, help="beam width, 1 = greedy (default: the bundle's, usually 3)")
     c.add_argument("--backend", default="cpu", help="cpu | edgetpu | tensorrt (default: %(default)s)")
-    c.add_argument("--threads", type=int, default=Config().model.threads, help="CPU threads of the encoder; greedy decodes on 1 or this many, the faster lately (default: the daemon's, %(default)s)")
+    c.add_argument("--threads", type=int, default=Config().model.threads, help="CPU threads of the encoder (default: the daemon's, %(default)s)")
     c.add_argument("--speak", action="store_true", help="say each caption on the speaker")
     c.add_argument("--wav", help="write the (last) spoken caption to this WAV file instead")
+    c.add_argument("--wav-dir", help="write every spoken caption to a WAV file in this folder instead")
     c.add_argument("--attention", help="write the attention figure (PNG) here")
     c.add_argument("--json", action="store_true", help="one JSON object per image")
 
@@ -99,11 +108,11 @@ def main(argv=None) -> int:
     v.add_argument("bundle")
 
     b = sub.add_parser("bench", help="latency, press-to-audio, memory and start-up, printed as ratios")
-    b.add_argument("--bundle", default=_bundle_default(), help="bundle folder")
+    b.add_argument("--bundle", default=_bundle_default(), help="bundle folder (default: as for caption)")
     b.add_argument("--images", required=True, help="folder of JPEGs for the file camera")
     b.add_argument("-n", type=int, default=30, help="captions per measurement (default: %(default)s)")
     b.add_argument("--threads", type=int, default=Config().model.threads,
-                   help="TFLite CPU threads of the encoder, and of greedy's decoder when faster than 1, for the latency ratios (default: the daemon's, %(default)s)")
+                   help="TFLite CPU threads of the encoder, for the latency ratios (default: the daemon's, %(default)s)")
 
     e = sub.add_parser("build-engines", help="Jetson: build TensorRT engines from the bundle's ONNX files")
     e.add_argument("bundle")

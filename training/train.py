@@ -231,7 +231,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         encoder.save_weights(str(out / "encoder.weights.h5"))
         decoder.save_weights(str(out / "decoder.weights.h5"))
 
-    xe_done = out / "xe_done"  # cross-entropy finished (epochs, early stop or budget): --resume goes on to SCST
+    xe_done = out / "xe_done"  # cross-entropy stopped early or by the budget: --resume goes on to SCST
     while int(epoch_var.numpy()) < tcfg.epochs and not (resume and xe_done.is_file()):
         epoch = int(epoch_var.numpy()) + 1
         t0 = time.time()
@@ -258,11 +258,12 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         (out / "history.json").write_text(json.dumps(history, indent=1))
         if patience_left <= 0:
             print(f"early stop: no better val BLEU-4 for {tcfg.patience} epochs")
+            xe_done.write_text(json.dumps({"epochs": epoch, "stopped": "early"}))
             break
         if tcfg.max_minutes and (time.time() - t_start) / 60 > tcfg.max_minutes - rec["seconds"] / 60:
             print(f"time budget of {tcfg.max_minutes} min reached")
+            xe_done.write_text(json.dumps({"epochs": epoch, "stopped": "budget"}))
             break
-    xe_done.write_text(json.dumps({"epochs": len(history)}))
     train_minutes = (time.time() - t_start) / 60
 
     encoder.load_weights(str(out / "encoder.weights.h5"))

@@ -1,4 +1,4 @@
-"""`./run.sh demo` (python -m convert.demo): on a machine with no hardware and no data, build a bundle
+"""`./run.sh demo --synthetic` (python synthetic_demo.py): on a machine with no data, build a bundle
 from synthetic scenes (train a few minutes, convert to int8, check it), then run the daemon with the
 file camera on held-out scenes, the keyboard as the button, and speech to the speaker or WAV files."""
 from __future__ import annotations
@@ -13,10 +13,10 @@ import threading
 import time
 from pathlib import Path
 
-BUILD = Path(__file__).resolve().parent.parent / "build" / "demo"
+BUILD = Path(__file__).resolve().parent / "build" / "demo"
 # real ImageNet weights, where this machine has them: a frozen ImageNet encoder learns the scenes in
 # about a minute; without them the encoder is trained from scratch on small images
-IMAGENET_TFLITE = Path(__file__).resolve().parent.parent.parent / "shared/weights/coral/tf2_mobilenet_v2_1.0_224_ptq.tflite"
+IMAGENET_TFLITE = Path(__file__).resolve().parent.parent / "shared/weights/coral/tf2_mobilenet_v2_1.0_224_ptq.tflite"
 IMAGENET_MODEL = dict(backbone="mobilenet_v2", alpha=1.0, image_size=224, feature_dim=128, attention_dim=128,
                       embed_dim=128, hidden_dim=256, dropout=0.1, max_len=16)
 IMAGENET_TRAIN = dict(encoder_weights=str(IMAGENET_TFLITE), epochs=6, min_count=1, label_smoothing=0.0, lr=3e-3,
@@ -33,7 +33,7 @@ def build_bundle(out: Path, minutes: float) -> Path:
     from training.synthetic import write_scenes
     from training.train import train
     from tqdm import tqdm
-    from .build import build
+    from convert.build import build
     bundle = out / "bundle"
     if (bundle / "manifest.json").is_file():
         from device.bundle import load_bundle
@@ -66,7 +66,7 @@ def has_sound_card() -> bool:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="./run.sh demo", description=__doc__)
+    ap = argparse.ArgumentParser(prog="./run.sh demo --synthetic", description=__doc__)
     ap.add_argument("--minutes", type=float, default=4.0, help="training budget for the demo model (default: %(default)s)")
     ap.add_argument("--presses", type=int, default=5, help="scripted presses when stdin is not a terminal (default: %(default)s)")
     ap.add_argument("--wav", action="store_true", help="write speech to WAV files even when there is a sound card")
