@@ -2,19 +2,22 @@
 # Provision seesay on Raspberry Pi OS (Bookworm, 64-bit), JetPack (Ubuntu) or another Debian/Ubuntu.
 # Safe to run twice: the second run changes nothing and says so.
 #
-#   sudo ./install.sh --bundle /path/to/bundle          install (or update) and enable the service
+#   sudo ./install.sh                                   install (or update) and enable the service, with the
+#                                                       shipped bundle (bundles/flickr8k) unless one is installed
+#   sudo ./install.sh --bundle /path/to/bundle          the same with your own bundle (replaces the installed one)
 #   sudo ./install.sh --coral --bundle DIR              also the Coral Edge TPU runtime
 #   ./install.sh --dry-run --bundle DIR                 print every action, change nothing
 #   ./install.sh --root /tmp/stage --bundle DIR         install into a staging root (tests, image builds)
 #   sudo ./install.sh --uninstall                       remove all but /etc/seesay (your config)
 #
 # Stand-ins for tests and image builds (environment): SEESAY_APT_GET, SEESAY_DPKG_QUERY, SEESAY_SYSTEMCTL,
-# SEESAY_USERADD, SEESAY_GROUPADD_MEMBER (usermod), SEESAY_PLATFORM (pi4|pi5|pizero2|jetson|debian).
+# SEESAY_USERADD, SEESAY_GROUPADD_MEMBER (usermod), SEESAY_PLATFORM (pi4|pi5|pizero2|jetson|debian),
+# SEESAY_LIVE_SYSTEMD=1 (a staging root whose stand-in systemctl acts as a running system's: reload, restart).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT="" BUNDLE="" CORAL=0 DRY=0 UNINSTALL=0 VENV_GIVEN=""
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT=${2:?--root needs a folder}; shift 2 ;;
@@ -39,6 +42,8 @@ STATE="$ROOT/var/lib/seesay"
 CONF="$ROOT/etc/seesay/seesay.toml"
 UNIT="$ROOT/etc/systemd/system/seesay.service"
 CHANGES=0
+LIVE=0  # a running systemd to reload and restart (not in a staging root or an image build)
+{ [ -z "$ROOT" ] || [ "${SEESAY_LIVE_SYSTEMD:-}" = 1 ]; } && LIVE=1
 
 say() { printf 'seesay: %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
@@ -121,7 +126,8 @@ for g in gpio video audio render; do
   if group_exists "$g" && ! in_group "$g"; then run "$USERMOD" ${ROOT:+--root "$ROOT"} -a -G "$g" seesay; fi
 done
 
-# 3. the code (device side only) and its venv
+# 3. the code (device side only) and its venv; a change to either restarts the running service
+before_code=$CHANGES
 while IFS= read -r f; do
   copy_if_changed "$SRC/$f" "$APP/$f" 0644
 done < <(cd "$SRC" && find device -name '*.py' | sort; echo requirements.txt; echo README.md)
@@ -134,9 +140,15 @@ if [ -z "$VENV_GIVEN" ]; then
   fi
 fi
 PY="${VENV#"$ROOT"}/bin/python"
+restart=0
+[ "$CHANGES" != "$before_code" ] && restart=1
 
 # 4. the state folder and the bundle, verified before it is installed
 [ -d "$STATE" ] || run install -d -m 0750 "$STATE"
+if [ -z "$BUNDLE" ] && [ ! -f "$STATE/bundle/manifest.json" ]; then
+  BUNDLE="$SRC/bundles/flickr8k"  # the bundle that ships with seesay: real descriptions without training
+  say "no bundle installed yet: installing the shipped one ($BUNDLE)"
+fi
 if [ -n "$BUNDLE" ]; then
   [ -f "$BUNDLE/manifest.json" ] || die "--bundle $BUNDLE: not a bundle (no manifest.json)"
   if [ -x "$VENV/bin/python" ]; then
@@ -149,9 +161,8 @@ if [ -n "$BUNDLE" ]; then
     run cp -r "$BUNDLE" "$STATE/bundle.new"
     run rm -rf "$STATE/bundle"
     run mv "$STATE/bundle.new" "$STATE/bundle"
+    restart=1  # the service loaded the old model at start: it must load this one
   fi
-elif [ ! -f "$STATE/bundle/manifest.json" ]; then
-  say "no bundle installed yet: run again with --bundle DIR (see README: convert a checkpoint)"
 fi
 
 # 5. the config: written once, never overwritten
@@ -160,7 +171,7 @@ if [ ! -f "$CONF" ]; then
   case "$PLATFORM" in jetson|debian) camera=opencv ;; esac
   tmp=$(mktemp)
   cat >"$tmp" <<CONF
-# seesay configuration (python -m device run --check-config --config $CONF/etc/seesay/seesay.toml)
+# seesay configuration (check it with: python -m device run --check-config --config /etc/seesay/seesay.toml)
 [model]
 bundle = "/var/lib/seesay/bundle"
 backend = "$([ "$CORAL" = 1 ] && echo edgetpu || echo cpu)"
@@ -176,7 +187,6 @@ pin = 17
 voice = "en-us"
 rate_wpm = 165
 CONF
-  sed -i "s#--config .*/etc/seesay/seesay.toml#--config /etc/seesay/seesay.toml#" "$tmp"
   run install -D -m 0644 "$tmp" "$CONF"
   rm -f "$tmp"
 fi
@@ -191,10 +201,12 @@ if ! { [ -f "$UNIT" ] && cmp -s "$tmp" "$UNIT"; }; then
 fi
 rm -f "$tmp"
 if [ "$unit_changed" = 1 ]; then
-  [ -z "$ROOT" ] && run "$SYSTEMCTL" daemon-reload
+  [ "$LIVE" = 1 ] && run "$SYSTEMCTL" daemon-reload
   run "$SYSTEMCTL" ${ROOT:+--root="$ROOT"} enable seesay.service
-  [ -z "$ROOT" ] && run "$SYSTEMCTL" restart seesay.service
+  restart=1
 fi
+# a new unit, new code or a new bundle: restart, so the device never keeps describing with the old ones
+if [ "$LIVE" = 1 ] && [ "$restart" = 1 ]; then run "$SYSTEMCTL" restart seesay.service; fi
 
 if [ "$CHANGES" = 0 ]; then
   say "nothing to do: seesay is installed and up to date"

@@ -24,15 +24,30 @@ def encoder_function(encoder, cfg: ModelConfig, batch: int | None = 1):
     """image float[batch,S,S,3] in 0..255 -> features, keys, h(, c) (+ classes with a class head).
     Fixed batch 1 by default (the Edge TPU and TensorRT want static shapes; the device captions one
     frame at a time)."""
-    names = ["features", "keys", *cfg.state_names] + (["classes"] if cfg.classes else [])
+    names = ["features", "keys", *cfg.state_names]
     spec = tf.TensorSpec([batch, cfg.image_size, cfg.image_size, 3], tf.float32, name="image")
+    if not cfg.classes:
+        @tf.function(input_signature=[spec])
+        def encode(image):
+            out = encoder(image, training=False)
+            return {n: out[n] for n in names}
+        return encode
+    # The class head keeps only the classes the device can say or use as evidence (kept_classes):
+    # the softmax runs over those, and the head's int8 weights shrink by the dropped columns.
+    from .imagenet_nouns import kept_classes
+    backbone, head, dense = encoder.get_layer("backbone"), encoder.get_layer("head"), encoder.get_layer("imagenet")
+    kept = kept_classes()
+    kernel = tf.constant(np.asarray(dense.kernel)[:, kept])
+    bias = tf.constant(np.asarray(dense.bias)[kept])
 
     @tf.function(input_signature=[spec])
-    def encode(image):
-        out = encoder(image, training=False)
-        return {n: out[n] for n in names}
+    def encode_with_classes(image):
+        grid = backbone(image, training=False)
+        out = {n: v for n, v in head(grid, training=False).items() if n in names}
+        out["classes"] = tf.nn.softmax(tf.matmul(tf.reduce_mean(grid, axis=[1, 2]), kernel) + bias)
+        return out
 
-    return encode
+    return encode_with_classes
 
 
 def decoder_function(decoder, cfg: ModelConfig, batch: int | None = None):

@@ -5,7 +5,8 @@ spoken_nouns(): the short phrase said for each class ("soup bowl" -> "a bowl", e
 "a dog"), "" for classes not worth saying (an abstract or rare name a user would not act on).
 group_classes(): the device.objects group each class is evidence for (dog breeds -> dog, ...). People
 are no ImageNet class (they appear in photos of most classes), so no class vouches for them.
-Written into every bundle with a class head as objects.json (device/grounding.py reads it)."""
+kept_classes(): the classes the bundle's head keeps. Written into every bundle with a class head as
+objects.json (device/grounding.py reads it)."""
 from __future__ import annotations
 
 CLASS_NAMES = [
@@ -309,6 +310,16 @@ def group_classes() -> dict[str, list[int]]:
     return {g: sorted(ids) for g, ids in sorted(groups.items())}
 
 
+def kept_classes() -> list[int]:
+    """The classes the bundle's head keeps: those with a spoken noun or a group they vouch for."""
+    nouns, grouped = spoken_nouns(), {i for ids in group_classes().values() for i in ids}
+    return [i for i in range(len(CLASS_NAMES)) if nouns[i] or i in grouped]
+
+
 def objects_json() -> dict:
-    """The bundle's objects.json: label list, spoken nouns, and the evidence classes of each group."""
-    return {"labels": list(CLASS_NAMES), "nouns": spoken_nouns(), "groups": group_classes()}
+    """The bundle's objects.json: the kept classes' labels and spoken nouns, in the order of the
+    encoder's `classes` output, and each group's evidence classes as indices into that order."""
+    kept, nouns = kept_classes(), spoken_nouns()
+    pos = {c: i for i, c in enumerate(kept)}
+    return {"labels": [CLASS_NAMES[c] for c in kept], "nouns": [nouns[c] for c in kept], "imagenet_ids": kept,
+            "groups": {g: [pos[c] for c in ids] for g, ids in group_classes().items()}}

@@ -86,6 +86,11 @@ class Captioner:
         self.max_len = int(max_len if max_len is not None else sd.get("max_len", b.manifest["model"]["max_len"]))
         self.length_penalty = float(sd.get("length_penalty", 1.0))
         self.objects = ObjectTable.load(b.file(b.manifest["objects"])) if b.manifest.get("objects") else None
+        if self.objects is not None:
+            width = b.encoder.outputs["classes"].shape[-1] if "classes" in b.encoder.outputs else None
+            if width != len(self.objects.labels):
+                raise BundleError(f"bundle {b.path}: objects.json lists {len(self.objects.labels)} classes but the "
+                                  f"encoder gives {width}; convert the checkpoint again")
         self.grounding = grounding or GroundingSettings(**sd.get("grounding", {}))
         enc_file = b.file(b.encoder.file)
         if backend == "edgetpu":

@@ -1,5 +1,6 @@
 """install.sh into a staging root with recording stand-ins for apt, dpkg-query, systemctl and the
 user tools; the hardened unit under systemd-analyze; then the installed daemon answers one press."""
+import json
 import os
 import shutil
 import subprocess
@@ -103,6 +104,42 @@ def test_install_twice_then_run_installed_daemon(stage, bundle, scenes):
     r3 = subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--venv", sys.prefix, "--uninstall"],
                         env=env, capture_output=True, text=True)
     assert r3.returncode == 0 and not (root / "opt/seesay").exists() and conf.exists()
+
+
+def test_a_new_bundle_or_new_code_restarts_the_service_and_nothing_new_does_not(stage, bundle, tmp_path):
+    root, env, tmp = stage
+    env = dict(env, SEESAY_LIVE_SYSTEMD="1")  # the stand-in systemctl plays a running system
+    log = tmp / "calls.log"
+    assert _install(root, env, bundle).returncode == 0
+    assert "systemctl restart seesay.service" in log.read_text()
+    log.write_text("")
+    r = _install(root, env, bundle)
+    assert r.returncode == 0 and "nothing to do" in r.stdout and "restart" not in log.read_text()
+    newer = tmp_path / "newer"  # another valid bundle: same model files, another manifest
+    shutil.copytree(bundle, newer)
+    m = json.loads((newer / "manifest.json").read_text())
+    m["converter"]["created"] = "2030-01-01T00:00:00Z"
+    (newer / "manifest.json").write_text(json.dumps(m))
+    r = _install(root, env, newer)
+    assert r.returncode == 0, r.stderr
+    assert "systemctl restart seesay.service" in log.read_text()
+    assert json.loads((root / "var/lib/seesay/bundle/manifest.json").read_text())["converter"]["created"].startswith("2030")
+    log.write_text("")
+    (root / "opt/seesay/app/device/daemon.py").write_text("# an older version\n")  # code that differs from this checkout
+    assert _install(root, env, newer).returncode == 0
+    assert "systemctl restart seesay.service" in log.read_text()
+
+
+def test_install_without_bundle_installs_the_shipped_one(stage):
+    root, env, tmp = stage
+    shipped = ROOT / "bundles" / "flickr8k"
+    if not (shipped / "manifest.json").is_file():
+        pytest.fail("the shipped bundle bundles/flickr8k is missing from the repository")
+    r = subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--venv", sys.prefix],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "installing the shipped one" in r.stdout
+    assert (root / "var/lib/seesay/bundle/manifest.json").read_bytes() == (shipped / "manifest.json").read_bytes()
 
 
 def test_install_refuses_bad_bundle_unsupported_os_and_non_root(stage, bundle, tmp_path):
