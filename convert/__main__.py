@@ -21,7 +21,11 @@ def _check_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    verbose = bool({"-v", "--verbose"} & set(argv))  # anywhere on the line: TensorFlow's own log lines too
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from training.quiet_tf import import_tensorflow
+    import_tensorflow(verbose)
     if argv[:1] == ["bench"]:
         p = argparse.ArgumentParser(prog="python -m convert bench",
                                     description="Sizes and latency of an int8 bundle vs a float32 bundle vs Keras, as ratios.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from device.captioner import Captioner
-from device.timing import median_ms
+from .timing import median_ms
 from training.checkpoint import load_checkpoint
 
 from .build import bundle_sizes

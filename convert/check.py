@@ -16,13 +16,13 @@ from device.captioner import Captioner
 from device.errors import ImageError
 from device.preprocess import preprocess_file
 from device.search import search
-from device.timing import median_ms
 from training.checkpoint import load_checkpoint
 from training.data import load_dataset, split_as_trained
 from training.float_step import KerasCaptioner, encode_one
 from training.metrics import caption_metrics
 
 from .errors import AccuracyError, ConvertError
+from .timing import median_ms
 
 log = logging.getLogger("seesay.check")
 
@@ -83,7 +83,7 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     items = held_out(meta, data, limit)
     fcap = KerasCaptioner(decoder, mcfg.state_names)
     refs, f_hyp, q_hyp, f_ids, q_ids, pix, q_res, enc_only, dec_only = {}, {}, {}, {}, {}, {}, {}, {}, {}
-    q_beams, evidence = {}, {}
+    raws = {}
     opts = {"beam": beam, "max_len": cap.max_len, "length_penalty": cap.length_penalty}
     for s, px in tqdm(readable(items, mcfg.image_size, mcfg.geometry), total=len(items), desc="float vs bundle", unit="img"):
         k = s.image.name
@@ -101,9 +101,8 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
         refs[k], f_ids[k], q_ids[k] = list(s.captions), r.tokens, q.tokens
         f_hyp[k], q_hyp[k] = vocab.decode(r.tokens), vocab.decode(q.tokens)
         pix[k], q_res[k] = px, q
-        probs = cap.classes(raw)
-        if probs is not None and cap.objects is not None:
-            q_beams[k], evidence[k] = q.beams, cap.objects.evidence(probs)
+        if cap.objects is not None:
+            raws[k] = raw
     if not refs:
         raise ConvertError("no readable held-out images to check against")
     fm, qm = caption_metrics(f_hyp, refs), caption_metrics(q_hyp, refs)
@@ -125,10 +124,10 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
                                     "float_encoder_bundle_decoder": float(np.mean([dec_only[k] for k in refs]))},
               "distinct_captions": {"float": len(set(f_hyp.values())), "bundle": len(set(q_hyp.values()))},
               "latency_ms": lat, "size_bytes": sizes, "passed": drop <= threshold}
-    if q_beams:  # what the device says: the beams re-ranked by the class head, with the bundle's settings and tuned here
+    if raws:  # what the device says: captions steered by the class head, with the bundle's settings and tuned here
         from .grounding_tune import grounded, tune
-        tuned, rows = tune(q_beams, evidence, refs, vocab)
-        own = caption_metrics(grounded(q_beams, evidence, vocab, cap.grounding), refs)
+        tuned, rows = tune(cap, raws, refs, beam)
+        own = caption_metrics(grounded(cap, raws, cap.grounding, beam), refs)
         report["grounding"] = {"bundle_settings": dataclasses.asdict(cap.grounding), "bundle_grounded": own,
                                "tuned": dataclasses.asdict(tuned), "tuning": rows}
     out = Path(report_dir) if report_dir else b
@@ -187,7 +186,10 @@ def _markdown(r: dict) -> str:
               f"{g['bundle_settings']['min_evidence']}): CIDEr {g['bundle_grounded']['cider']:.4f}, "
               f"BLEU-4 {g['bundle_grounded']['bleu4']:.4f}, CHAIR_s {g['bundle_grounded']['chair_s']:.4f}, "
               f"CHAIR_i {g['bundle_grounded']['chair_i']:.4f}",
-              f"- tuned on these images: penalty {t['penalty']}, min evidence {t['min_evidence']}", "",
+              f"- tuned on these images: penalty {t['penalty']}, min evidence {t['min_evidence']}: " + next(
+                  f"CIDEr {x['cider']:.4f}, BLEU-4 {x['bleu4']:.4f}, CHAIR_s {x['chair_s']:.4f}, CHAIR_i {x['chair_i']:.4f}, "
+                  f"most hallucinated {x['most_hallucinated']}" for x in g["tuning"]
+                  if x["penalty"] == t["penalty"] and x["min_evidence"] == t["min_evidence"]), "",
               "| penalty | min evidence | CIDEr | BLEU-4 | CHAIR_s | CHAIR_i |", "| --- | --- | --- | --- | --- | --- |"]
         s += [f"| {x['penalty']} | {x['min_evidence']} | {x['cider']:.4f} | {x['bleu4']:.4f} | {x['chair_s']:.4f} | "
               f"{x['chair_i']:.4f} |" for x in g["tuning"]]

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from training.config import ModelConfig
 from training.float_step import encode_one
+from device.quiet import quiet_native_stderr
 from training.tflite_export import converter_for
 
 from .calibration import CalibrationSet
@@ -132,7 +133,8 @@ def _convert(conv, quantize, representative, input_type) -> bytes:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
     try:
-        return conv.convert()
+        with quiet_native_stderr():  # the MLIR converter's own lines; its errors still raise
+            return conv.convert()
     except Exception as e:  # the converter raises ConverterError / RuntimeError with MLIR text
         ops = sorted(set(re.findall(r"'tfl\.([a-z_0-9]+)'", str(e)))) or sorted(set(re.findall(r"tf\.([A-Za-z0-9]+)", str(e))))
         hint = f" (op{'s' if len(ops) > 1 else ''}: {', '.join(ops)})" if ops else ""

@@ -10,7 +10,7 @@ import numpy as np
 from .backends import load_model
 from .bundle import Bundle, ModelSpec, TensorSpec, load_bundle
 from .errors import BundleError, ImageError
-from .grounding import GroundingSettings, ObjectTable, rerank
+from .grounding import GroundingSettings, ObjectTable, rerank, word_bias
 from .quant import dequantize, quantize, requantize
 from .search import SearchResult, search
 
@@ -149,20 +149,29 @@ class Captioner:
         return step.init_state, step
 
     def caption(self, pixels: np.ndarray, beam: int | None = None) -> Caption:
-        beam = self.beam if beam is None else beam
         t0 = time.perf_counter()
         raw = self.encode_raw(pixels)
+        c = self.caption_encoded(raw, beam)
+        c.timings_ms["encoder"] = (time.perf_counter() - t0) * 1e3 - c.timings_ms["total"]
+        c.timings_ms["total"] += c.timings_ms["encoder"]
+        return c
+
+    def caption_encoded(self, raw: dict, beam: int | None = None, grounding: GroundingSettings | None = None) -> Caption:
+        """The caption of one image's raw encoder outputs: search, steered and re-ranked by the class
+        head when the bundle has one (grounding: this Captioner's settings unless given)."""
+        beam = self.beam if beam is None else beam
+        g = grounding or self.grounding
+        t0 = time.perf_counter()
         step = self.step_for(raw)
-        t1 = time.perf_counter()
-        r = search(step, step.init_state, self.vocab.start_id, self.vocab.end_id, beam=beam,
-                   max_len=self.max_len, length_penalty=self.length_penalty)
         probs = self.classes(raw)
-        chosen, bad = r, []
-        if probs is not None and self.objects is not None and self.grounding.penalty > 0:
-            chosen, bad = rerank(r.beams, self.vocab, self.objects.evidence(probs), self.grounding)
-        t2 = time.perf_counter()
-        timings = {"encoder": (t1 - t0) * 1e3, "decoder": step.invoke_s * 1e3,
-                   "search": (t2 - t1 - step.invoke_s) * 1e3, "total": (t2 - t0) * 1e3, "steps": step.steps}
+        grounded = probs is not None and self.objects is not None and g.penalty > 0
+        evidence = self.objects.evidence(probs) if grounded else {}
+        r = search(step, step.init_state, self.vocab.start_id, self.vocab.end_id, beam=beam, max_len=self.max_len,
+                   length_penalty=self.length_penalty, bias=word_bias(self.vocab, evidence, g) if grounded else None)
+        chosen, bad = rerank(r.beams, self.vocab, evidence, g) if grounded else (r, [])
+        total = (time.perf_counter() - t0) * 1e3
+        timings = {"encoder": 0.0, "decoder": step.invoke_s * 1e3, "search": total - step.invoke_s * 1e3,
+                   "total": total, "steps": step.steps}
         return Caption(self.vocab.decode(chosen.tokens), chosen.tokens, chosen.token_logprobs, chosen.attention,
                        chosen.finished, r.beams, probs, bad, chosen is not r, timings)
 

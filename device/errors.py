@@ -38,10 +38,6 @@ class ButtonError(SeesayError, OSError):
     """The GPIO button could not be set up (no pin library, a pin in use, a bad pin number)."""
 
 
-class DataError(SeesayError, ValueError):
-    """A dataset file is missing or malformed (training/convert side)."""
-
-
 def run_cli(body) -> int:
     """Run a command-line body: a SeesayError becomes "error: ..." on stderr and exit code 2, never a traceback."""
     try:

@@ -1,10 +1,11 @@
 """Grounding: the encoder's ImageNet head checks what the caption names.
 
-A bundle with a class head carries objects.json: the 1000 labels, a short spoken noun per class and,
-per caption object group (device.objects), the classes that are evidence for it. A final beam that
-names a group whose evidence the classifier puts below `min_evidence` loses `penalty` from its
-score (length-normalised log p) per such group, so a beam that names only what the image supports
-wins. Groups with no evidence classes (people) are never penalised here."""
+A bundle with a class head carries objects.json: the head's labels, a short spoken noun per class
+and, per caption object group (device.objects), the classes that are evidence for it. A group whose
+evidence the classifier puts below `min_evidence` is contradicted: during the search each of its
+names costs `penalty` (added to the word's log p, see device.search's bias), and among the final
+beams one naming it loses `penalty` per such group, so a caption that names only what the image
+supports wins. Groups with no evidence classes (people) are never penalised here."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BundleError
-from .objects import mentions
+from .objects import mentions, single_words
 from .search import SearchResult
 from .vocab import Vocabulary
 
@@ -59,6 +60,21 @@ class ObjectTable:
         per_noun = np.bincount(self._class_noun[has], weights=probs[has], minlength=len(self._noun_names))
         order = np.argsort(-per_noun, kind="stable")[:k]
         return [(self._noun_names[i], float(per_noun[i])) for i in order if per_noun[i] >= min_p]
+
+
+def word_bias(vocab: Vocabulary, evidence: dict[str, float], settings: GroundingSettings) -> np.ndarray | None:
+    """float32 [V]: -penalty on every vocabulary word naming a contradicted group, else 0; None when
+    nothing is contradicted (or the penalty is off)."""
+    if settings.penalty <= 0:
+        return None
+    names = single_words()
+    ids = [vocab.index[w] for g, e in evidence.items() if e < settings.min_evidence
+           for w in names.get(g, ()) if w in vocab.index]
+    if not ids:
+        return None
+    bias = np.zeros(len(vocab), np.float32)
+    bias[ids] = -settings.penalty
+    return bias
 
 
 def contradicted(tokens: list[int], vocab: Vocabulary, evidence: dict[str, float], min_evidence: float) -> list[str]:

@@ -134,6 +134,15 @@ def _lexicon() -> tuple[dict[tuple[str, ...], str], int]:
 _LEX, _LONGEST = _lexicon()
 
 
+def single_words() -> dict[str, list[str]]:
+    """Group -> its one-word names and their plurals (what a per-word penalty can act on)."""
+    out: dict[str, list[str]] = {}
+    for key, g in _LEX.items():
+        if len(key) == 1:
+            out.setdefault(g, []).append(key[0])
+    return out
+
+
 def mentions(caption: str | Sequence[str]) -> list[str]:
     """The object groups a caption names, in order, one entry per mention (longest name first)."""
     words = tokenize(caption) if isinstance(caption, str) else list(caption)

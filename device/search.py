@@ -5,6 +5,9 @@ model and the int8 bundle is the model's, never the search's.
 A *step* is any callable  step(tokens int32[B], state {name: array[B, ...]})
                               -> (logits float32[B, V], new_state {name: ...}, alpha float32[B, P]).
 It holds the image context (features, keys) itself and broadcasts it to B rows.
+
+bias: an optional float32 [V] added to every step's log p when choosing words (grounding's penalty
+on the names of objects the image contradicts); the log p reported per word stays the model's own.
 """
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ def _tile(state: State, k: int) -> dict:
 
 
 def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: int = 20,
-           banned: tuple[int, ...] = (0, 1, 3)) -> SearchResult:
+           banned: tuple[int, ...] = (0, 1, 3), bias: np.ndarray | None = None) -> SearchResult:
     """Most probable word at each step. banned: ids never emitted (<pad> <start> <unk>)."""
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1, got {max_len}")
@@ -50,8 +53,9 @@ def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: i
     for _ in range(max_len):
         logits, state, alpha = step(token, state)
         logp = log_softmax(logits)[0]
-        logp[list(banned)] = -np.inf
-        nxt = int(np.argmax(logp))
+        rank = logp + bias if bias is not None else logp.copy()
+        rank[list(banned)] = -np.inf
+        nxt = int(np.argmax(rank))
         lps.append(float(logp[nxt]))
         if nxt == end_id:
             finished = True
@@ -66,7 +70,7 @@ def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: i
 
 def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam: int = 3,
                 max_len: int = 20, length_penalty: float = 1.0,
-                banned: tuple[int, ...] = (0, 1, 3)) -> SearchResult:
+                banned: tuple[int, ...] = (0, 1, 3), bias: np.ndarray | None = None) -> SearchResult:
     """Beam search, `beam` hypotheses batched through the step's batch dimension.
 
     Scores are sum(log p) / len**length_penalty (len counts <end>). Stops when `beam` hypotheses
@@ -75,7 +79,7 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
     fixed-batch runtime sees one shape.
     """
     if beam <= 1:
-        return greedy(step, init_state, start_id, end_id, max_len, banned)
+        return greedy(step, init_state, start_id, end_id, max_len, banned, bias)
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1, got {max_len}")
     k = beam
@@ -91,7 +95,7 @@ def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam:
     for t in range(max_len):
         logits, state, alpha = step(tokens, state)
         logp = log_softmax(logits)
-        total = scores[:, None] + logp  # [k, V]
+        total = scores[:, None] + (logp + bias if bias is not None else logp)  # [k, V]
         total[:, ban] = -np.inf
         best = _top(total.ravel(), 2 * k)
         parents, words = np.divmod(best, total.shape[1])
@@ -168,8 +172,8 @@ def _stack(atts: list, alpha: np.ndarray) -> np.ndarray:
 
 
 def search(step: Step, init_state: State, start_id: int, end_id: int, beam: int = 3,
-           max_len: int = 20, length_penalty: float = 1.0) -> SearchResult:
+           max_len: int = 20, length_penalty: float = 1.0, bias: np.ndarray | None = None) -> SearchResult:
     """Greedy when beam <= 1, else beam search."""
     if beam <= 1:
-        return greedy(step, init_state, start_id, end_id, max_len)
-    return beam_search(step, init_state, start_id, end_id, beam, max_len, length_penalty)
+        return greedy(step, init_state, start_id, end_id, max_len, bias=bias)
+    return beam_search(step, init_state, start_id, end_id, beam, max_len, length_penalty, bias=bias)

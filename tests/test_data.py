@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from device.errors import DataError
+from training.errors import DataError
 from device.preprocess import preprocess_file
 from training.data import load_dataset, split
 

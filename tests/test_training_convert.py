@@ -12,7 +12,7 @@ import pytest
 from convert.build import build
 from convert.errors import ConvertError
 from device.bundle import load_bundle
-from device.errors import DataError
+from training.errors import DataError
 
 from .conftest import ROOT
 

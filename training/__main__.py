@@ -37,6 +37,7 @@ def _pick(ns, cls):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training", description="Train and evaluate the seesay captioner.")
+    ap.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log lines and debug logging")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("train", help="train a captioner; writes a checkpoint folder",
@@ -77,6 +78,8 @@ def main(argv=None) -> int:
 
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from .quiet_tf import import_tensorflow
+    import_tensorflow(args.verbose)
     return run_cli(lambda: _dispatch(args))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from device.errors import DataError
+from .errors import DataError
 
 log = logging.getLogger("seesay.data")
 

@@ -13,7 +13,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from device.backends.litert import make_interpreter
-from device.errors import DataError, ImageError
+from .errors import DataError
+from device.errors import ImageError
 from device.preprocess import preprocess_file
 
 from .tflite_export import float32_tflite

@@ -16,10 +16,10 @@ from .cider_d import CiderD
 from .config import ModelConfig, TrainConfig
 
 
-def reference_ids(vocab: Vocabulary, captions) -> list[list[int]]:
-    """Reference captions as ids; a word outside the vocabulary gets its own negative id, so that a
-    candidate's <unk> never matches it."""
-    oov: dict[str, int] = {}
+def reference_ids(vocab: Vocabulary, captions, oov: dict[str, int]) -> list[list[int]]:
+    """Reference captions as ids; a word outside the vocabulary gets its own negative id (kept in
+    oov, shared by the whole corpus so document frequencies count it right), so that a candidate's
+    <unk> never matches it."""
     return [[vocab.index[w] if w in vocab.index else -oov.setdefault(w, len(oov) + 1) for w in tokenize(c)]
             for c in captions]
 
@@ -88,7 +88,8 @@ def self_critical(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, vocab: Voc
                   views: list[int], view_refs: dict[int, list[str]], validate, save, seed: int) -> list[dict]:
     """Runs tcfg.scst_epochs epochs over the image views (rows of inputs); after each, validate() ->
     metrics dict with "cider"; save() is called whenever validation CIDEr improves. -> history."""
-    cider = CiderD({v: reference_ids(vocab, view_refs[v]) for v in views})
+    oov: dict[str, int] = {}
+    cider = CiderD({v: reference_ids(vocab, view_refs[v], oov) for v in views})
     variables = head.trainable_variables + decoder.trainable_variables
     opt = keras.optimizers.Adam(tcfg.scst_lr, global_clipnorm=tcfg.clip_norm)
     opt.build(variables)

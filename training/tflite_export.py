@@ -6,6 +6,8 @@ import tempfile
 
 import tensorflow as tf
 
+from device.quiet import quiet_native_stderr
+
 
 def saved_model(fn, trackable, path: str) -> str:
     """Write fn (a tf.function with an input signature over a Keras model) as a SavedModel whose
@@ -25,5 +27,5 @@ def converter_for(fn, trackable, workdir: str) -> tf.lite.TFLiteConverter:
 
 
 def float32_tflite(fn, trackable) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="seesay-sm-") as d:
+    with tempfile.TemporaryDirectory(prefix="seesay-sm-") as d, quiet_native_stderr():
         return converter_for(fn, trackable, d).convert()

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from device.errors import DataError
+from .errors import DataError
 from device.vocab import Vocabulary, tokenize
 
 from .checkpoint import save_config

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import BackendUnavailableError
+from ..quiet import quiet_native_stderr
 
 
 def interpreter_module():
@@ -34,6 +35,7 @@ def make_interpreter(model, num_threads: int | None = None, delegates=(), xnnpac
         kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     if keep_all:
         kwargs["experimental_preserve_all_tensors"] = True
-    it = mod.Interpreter(**kwargs)
-    it.allocate_tensors()
+    with quiet_native_stderr():  # the runtime's "Created TensorFlow Lite XNNPACK delegate" line
+        it = mod.Interpreter(**kwargs)
+        it.allocate_tensors()
     return it

@@ -1,0 +1,113 @@
+"""CHAIR, the class-head grounding and what the device says: pure functions on made-up beams and
+probabilities, and the shipped bundle on real photos."""
+import json
+
+import numpy as np
+import pytest
+
+from device.answer import AnswerSettings, compose
+from device.captioner import Caption
+from device.grounding import GroundingSettings, ObjectTable, contradicted, rerank, word_bias
+from device.objects import chair, hallucinated, mentions
+from device.search import SearchResult
+from device.vocab import SPECIALS, Vocabulary
+
+from .conftest import ROOT
+
+SHIPPED = ROOT / "bundles" / "flickr8k"
+
+
+def test_mentions_match_groups_synonyms_plurals_and_two_word_names_first():
+    assert mentions("Two men and a puppy watch a hot dog stand near the teddy bears") == \
+        ["person", "dog", "hot dog", "teddy bear"]
+    assert mentions("a brown dog is playing with a tennis ball") == ["dog", "sports ball"]
+    assert mentions("the orange sky over a green field") == []  # colours and scenery are no objects
+
+
+def test_chair_counts_captions_and_mentions_against_the_references():
+    refs = {"a": ["a dog runs on the grass", "a brown dog"], "b": ["a laptop on a desk"], "c": ["grass and sky"]}
+    hyps = {"a": "a man and a dog run", "b": "a dog sits at a table", "c": "a green field"}
+    c = chair(hyps, refs)
+    assert hallucinated(hyps["a"], refs["a"]) == ["person"]
+    assert (c.captions_with_objects, c.captions_hallucinating) == (2, 2)
+    assert c.chair_s == 1.0 and c.chair_i == pytest.approx(2 / 4)  # man, dog | dog, table: man and dog are absent
+    assert c.by_group == {"person": 1, "dog": 1}
+
+
+def _vocab():
+    return Vocabulary(list(SPECIALS) + "a dog man runs on the grass cat sits".split())
+
+
+def _table():
+    # three classes: 0 a dog breed, 1 a cat, 2 a plate (a noun, no group)
+    return ObjectTable(["beagle", "tabby", "plate"], ["a dog", "a cat", "a plate"], {"dog": [0], "cat": [1]})
+
+
+def _beam(vocab, text, score):
+    return SearchResult([vocab.index[w] for w in text.split()], [score] * len(text.split()), np.zeros((0, 49)), score, True)
+
+
+def test_a_contradicted_object_costs_its_words_and_its_beam_loses():
+    v, t = _vocab(), _table()
+    ev = t.evidence(np.array([0.001, 0.9, 0.099], np.float32))  # no dog here, a cat
+    s = GroundingSettings(penalty=1.0, min_evidence=0.01)
+    bias = word_bias(v, ev, s)
+    assert bias[v.index["dog"]] == -1.0 and bias[v.index["cat"]] == 0 and bias[v.index["man"]] == 0
+    beams = [_beam(v, "a dog runs on the grass", -0.5), _beam(v, "a cat sits on the grass", -0.9)]
+    best, bad = rerank(beams, v, ev, s)
+    assert best is beams[1] and bad == []
+    assert contradicted(beams[0].tokens, v, ev, s.min_evidence) == ["dog"]
+    # penalty 0 is off: no bias, the search's order stands
+    assert word_bias(v, ev, GroundingSettings(0.0)) is None
+    assert rerank(beams, v, ev, GroundingSettings(0.0))[0] is beams[0]
+    # people have no evidence classes: never penalised by the class head
+    man = [_beam(v, "a man runs", -0.5)]
+    assert rerank(man, v, ev, s) == (man[0], [])
+
+
+def test_confident_nouns_add_up_the_classes_of_one_noun():
+    t = ObjectTable(["beagle", "collie", "plate", "tray"], ["a dog", "a dog", "a plate", ""], {"dog": [0, 1]})
+    assert t.confident_nouns(np.array([0.2, 0.2, 0.35, 0.25]), 0.3, 3) == [("a dog", pytest.approx(0.4)), ("a plate", pytest.approx(0.35))]
+    assert t.confident_nouns(np.array([0.2, 0.2, 0.35, 0.25]), 0.3, 1) == [("a dog", pytest.approx(0.4))]
+
+
+def _caption(text, lp, classes=None, reranked=False):
+    return Caption(text, [], [lp], np.zeros((0, 49)), True, [], classes, [], reranked)
+
+
+def test_the_answer_is_the_caption_when_sure_maybe_when_not_and_led_by_sure_objects():
+    t = _table()
+    s = AnswerSettings(confidence_threshold=-2.0, object_confidence=0.3, max_objects=3)
+    sure, unsure = -1.0, -3.0
+    probs = np.array([0.0, 0.1, 0.8], np.float32)
+    assert compose(_caption("a cat sits on a plate", sure, probs), t, s) == "a cat sits on a plate"
+    assert compose(_caption("a dog sits on a table", unsure, probs), t, s) == "I see a plate. Maybe a dog sits on a table."
+    assert compose(_caption("a dog sits", sure, probs, reranked=True), t, s) == "I see a plate. Maybe a dog sits."
+    assert compose(_caption("a dog sits on a table", unsure, probs), t, AnswerSettings(-2.0, objects=False)) == \
+        "Maybe a dog sits on a table"
+    assert compose(_caption("a dog sits", unsure, None), None, s) == "Maybe a dog sits"  # no class head
+    assert compose(_caption("", sure, None), None, s) == "nothing I can name"
+    two = np.array([0.45, 0.0, 0.5], np.float32)
+    assert compose(_caption("a dog", unsure, two), t, s) == "I see a plate and a dog. Maybe a dog."
+
+
+def test_the_shipped_bundle_verifies_carries_its_class_head_and_describes_the_sample_photos():
+    from device.captioner import Captioner
+    from device.preprocess import preprocess_file
+    assert (SHIPPED / "manifest.json").is_file(), "bundles/flickr8k is the project's shipped model"
+    with Captioner(SHIPPED) as cap:
+        m = cap.bundle.manifest
+        assert cap.bundle.geometry == "squash" and m["quantization"] == "int8"
+        assert cap.objects is not None and cap.grounding.penalty > 0  # tuned by the converter
+        assert sum((SHIPPED / f).stat().st_size for f in m["files"]) < 6.5e6
+        photos = sorted((ROOT / "samples").glob("*.jpg"))
+        assert len(photos) >= 4
+        said = {}
+        for p in photos:
+            c = cap.caption(preprocess_file(p, cap.bundle.image_size, cap.bundle.geometry))
+            assert c.text and c.classes is not None and abs(float(c.classes.sum()) - 1.0) < 0.05
+            said[p.stem] = c.text
+        assert "cat" in said["cat"].split() or "cats" in said["cat"].split(), said
+        assert "dog" not in said["coffee"].split(), said  # the class head sees a cup, not a dog
+    report = json.loads((SHIPPED / "report.json").read_text())
+    assert report["images"] == 1000 and report["passed"]
