@@ -81,15 +81,18 @@ def main(argv=None) -> int:
         p.add_argument("--beam", type=int, default=3, help="search default written to the bundle (default: %(default)s)")
         p.add_argument("--no-check", action="store_true", help="skip the accuracy check (not recommended)")
         p.add_argument("--edgetpu-compiler", default="edgetpu_compiler", help="compiler command (default: %(default)s)")
+        p.add_argument("--segmenter", help="a PASCAL VOC DeepLab .tflite to carry as grounding's second evidence "
+                       "(people), e.g. Coral's deeplabv3_mnv2_dm05_pascal_quant.tflite")
         _check_args(p)
         a = p.parse_args(argv)
 
         def run():
             from .build import build
             r = build(a.checkpoint, a.out, a.quantize, a.target, a.calibration, a.calibration_images,
-                      not a.no_check, a.data, a.limit, a.threshold, a.beam, a.edgetpu_compiler)
+                      not a.no_check, a.data, a.limit, a.threshold, a.beam, a.edgetpu_compiler, a.segmenter)
             return {"bundle": r["bundle"], "report": r["report"] and {k: r["report"][k] for k in (
-                "float", "bundle_metrics", "bleu4_drop_points", "identical_captions", "latency_ms", "size_bytes")}}
+                "float", "bundle_metrics", "bleu4_drop_points", "identical_captions", "latency_ms", "size_bytes")
+                if k in r["report"]}}
     return run_cli(lambda: print(json.dumps(run(), indent=2, default=float)))
 
 

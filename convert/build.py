@@ -28,7 +28,9 @@ TARGETS = ("cpu", "edgetpu", "tensorrt")
 def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu", calibration: str = "train",
           calibration_images: int = 100, run_check: bool = True, check_data: str | None = None,
           check_limit: int | None = None, threshold: float = 1.0, beam: int = 3,
-          edgetpu_compiler: str = "edgetpu_compiler") -> dict:
+          edgetpu_compiler: str = "edgetpu_compiler", segmenter: str | None = None) -> dict:
+    """segmenter: a PASCAL VOC DeepLab .tflite (e.g. Coral's deeplabv3_mnv2_dm05_pascal_quant.tflite)
+    to carry along as the grounding's second source of evidence (people, above all)."""
     if target not in TARGETS:
         raise ConvertError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
     if quantize not in QUANTIZE_MODES:
@@ -64,6 +66,10 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
             from .imagenet_nouns import objects_json
             (tmp / "objects.json").write_text(json.dumps(objects_json()))
             extra.append("objects.json")
+        seg_entry = None
+        if segmenter:
+            seg_entry = _add_segmenter(Path(segmenter), tmp)
+            extra += [seg_entry["file"], seg_entry["licence_file"]]
         if target == "edgetpu":
             from .edgetpu import compile_for_edgetpu
             variants["edgetpu"] = compile_for_edgetpu(tmp, edgetpu_compiler)
@@ -79,7 +85,7 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
             ref = {k: m[k] for k in ("greedy", "beam3", "val_images") if k in m}
         manifest = write_manifest(tmp, to_dict(mcfg), quantize, target, mcfg.state_names,
                                   {"beam": beam, "max_len": mcfg.max_len, "length_penalty": 1.0},
-                                  ref, variants, extra, cal_desc)
+                                  ref, variants, extra, cal_desc, seg_entry)
         report = None
         if run_check:
             from .check import check
@@ -99,6 +105,25 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+SEGMENTER_LICENCE = """segmenter.tflite is {name}: DeepLab v3 semantic segmentation (MobileNetV2 backbone, PASCAL VOC
+classes), quantised by the Coral project and published with its test data under the Apache License 2.0
+(https://github.com/google-coral/test_data, http://www.apache.org/licenses/LICENSE-2.0). Unmodified.
+"""
+
+
+def _add_segmenter(src: Path, bundle: Path) -> dict:
+    if not src.is_file():
+        raise ConvertError(f"--segmenter {src}: no such file")
+    from device.segmenter import Segmenter
+    shutil.copyfile(src, bundle / "segmenter.tflite")
+    try:
+        Segmenter(bundle / "segmenter.tflite").coverage(np.zeros((32, 32, 3), np.uint8))
+    except Exception as e:
+        raise ConvertError(f"--segmenter {src}: not a PASCAL VOC segmenter seesay can run ({e})") from e
+    (bundle / "segmenter.LICENSE.txt").write_text(SEGMENTER_LICENCE.format(name=src.name))
+    return {"file": "segmenter.tflite", "source": src.name, "licence_file": "segmenter.LICENSE.txt"}
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:

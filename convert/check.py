@@ -83,7 +83,7 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     items = held_out(meta, data, limit)
     fcap = KerasCaptioner(decoder, mcfg.state_names)
     refs, f_hyp, q_hyp, f_ids, q_ids, pix, q_res, enc_only, dec_only = {}, {}, {}, {}, {}, {}, {}, {}, {}
-    raws = {}
+    raws, coverage = {}, {}
     opts = {"beam": beam, "max_len": cap.max_len, "length_penalty": cap.length_penalty}
     for s, px in tqdm(readable(items, mcfg.image_size, mcfg.geometry), total=len(items), desc="float vs bundle", unit="img"):
         k = s.image.name
@@ -103,6 +103,8 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
         pix[k], q_res[k] = px, q
         if cap.objects is not None:
             raws[k] = raw
+            if cap.segmenter is not None:
+                coverage[k] = cap.segmenter.coverage(px)
     if not refs:
         raise ConvertError("no readable held-out images to check against")
     fm, qm = caption_metrics(f_hyp, refs), caption_metrics(q_hyp, refs)
@@ -126,9 +128,10 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
               "latency_ms": lat, "size_bytes": sizes, "passed": drop <= threshold}
     if raws:  # what the device says: captions steered by the class head, with the bundle's settings and tuned here
         from .grounding_tune import grounded, tune
-        tuned, rows = tune(cap, raws, refs, beam)
-        own = caption_metrics(grounded(cap, raws, cap.grounding, beam), refs)
+        tuned, rows = tune(cap, raws, refs, beam, coverage)
+        own = caption_metrics(grounded(cap, raws, cap.grounding, beam, coverage), refs)
         report["grounding"] = {"bundle_settings": dataclasses.asdict(cap.grounding), "bundle_grounded": own,
+                               "segmenter": bool(coverage),
                                "tuned": dataclasses.asdict(tuned), "tuning": rows}
     out = Path(report_dir) if report_dir else b
     out.mkdir(parents=True, exist_ok=True)
@@ -189,10 +192,12 @@ def _markdown(r: dict) -> str:
               f"- tuned on these images: penalty {t['penalty']}, min evidence {t['min_evidence']}: " + next(
                   f"CIDEr {x['cider']:.4f}, BLEU-4 {x['bleu4']:.4f}, CHAIR_s {x['chair_s']:.4f}, CHAIR_i {x['chair_i']:.4f}, "
                   f"most hallucinated {x['most_hallucinated']}" for x in g["tuning"]
-                  if x["penalty"] == t["penalty"] and x["min_evidence"] == t["min_evidence"]), "",
-              "| penalty | min evidence | CIDEr | BLEU-4 | CHAIR_s | CHAIR_i |", "| --- | --- | --- | --- | --- | --- |"]
-        s += [f"| {x['penalty']} | {x['min_evidence']} | {x['cider']:.4f} | {x['bleu4']:.4f} | {x['chair_s']:.4f} | "
-              f"{x['chair_i']:.4f} |" for x in g["tuning"]]
+                  if (x["penalty"], x["min_evidence"], x["min_coverage"]) == (t["penalty"], t["min_evidence"], t["min_coverage"])),
+              f"- evidence from: the ImageNet head{' and the segmenter' if g['segmenter'] else ''}", "",
+              "| penalty | min evidence | min coverage | CIDEr | BLEU-4 | CHAIR_s | CHAIR_i |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+        s += [f"| {x['penalty']} | {x['min_evidence']} | {x['min_coverage']} | {x['cider']:.4f} | {x['bleu4']:.4f} | "
+              f"{x['chair_s']:.4f} | {x['chair_i']:.4f} |" for x in g["tuning"]]
         s += [""]
     s += ["## Samples", ""]
     for smp in r["samples"]:

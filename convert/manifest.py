@@ -27,7 +27,8 @@ def describe_tflite(path: Path) -> dict:
 
 
 def write_manifest(bundle: Path, model_cfg: dict, quantize: str, target: str, state_names, search: dict,
-                   reference_metrics: dict, variants: dict, extra_files: list[str], calibration: str | None) -> dict:
+                   reference_metrics: dict, variants: dict, extra_files: list[str], calibration: str | None,
+                   segmenter: dict | None = None) -> dict:
     import tensorflow as tf
     files = ["encoder.tflite", "decoder.tflite", "vocab.json", *extra_files]
     manifest = {
@@ -44,6 +45,7 @@ def write_manifest(bundle: Path, model_cfg: dict, quantize: str, target: str, st
                        "note": "scaling to the backbone's range happens inside encoder.tflite"},
         "vocab": "vocab.json",
         "objects": "objects.json" if "objects.json" in extra_files else None,
+        "segmenter": segmenter,
         "encoder": describe_tflite(bundle / "encoder.tflite"),
         "decoder": {**describe_tflite(bundle / "decoder.tflite"), "state": list(state_names)},
         "search": search,

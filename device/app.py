@@ -29,7 +29,8 @@ def build_daemon(cfg, camera=None, speaker=None, notifier=None) -> Daemon:
     m = cfg.model
     return Daemon(cfg, camera or make_camera(cfg.camera), speaker or make_speaker(cfg),
                   lambda: Captioner(m.bundle, backend=m.backend, threads=m.threads, beam=m.beam,
-                                    grounding=None if cfg.behaviour.grounding else GroundingSettings(penalty=0.0)),
+                                    grounding=None if cfg.behaviour.grounding else GroundingSettings(penalty=0.0),
+                                    segmenter=cfg.behaviour.grounding and cfg.behaviour.segmenter),
                   notifier if notifier is not None else Notifier())
 
 

@@ -111,6 +111,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         _require(key in manifest, f"bundle {path}: manifest.json has no {key!r} entry")
     needed = [manifest["encoder"]["file"], manifest["decoder"]["file"], manifest["vocab"]]
     needed += [manifest["objects"]] if manifest.get("objects") else []
+    needed += [manifest["segmenter"]["file"]] if manifest.get("segmenter") else []
     for name in needed:
         _require(name in files, f"bundle {path}: {name} has no sha256 in manifest.json")
     for name, digest in files.items():

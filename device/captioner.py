@@ -10,7 +10,8 @@ import numpy as np
 from .backends import load_model
 from .bundle import Bundle, ModelSpec, TensorSpec, load_bundle
 from .errors import BundleError, ImageError
-from .grounding import GroundingSettings, ObjectTable, rerank, word_bias
+from .grounding import GroundingSettings, ObjectTable, combine, rerank, word_bias
+from .segmenter import Segmenter
 from .quant import dequantize, quantize, requantize
 from .search import SearchResult, search
 
@@ -77,8 +78,10 @@ class Captioner:
     """Loads a bundle's encoder and decoder once, for the configured backend."""
 
     def __init__(self, bundle: Bundle | str | Path, backend: str = "cpu", threads: int | None = None,
-                 beam: int | None = None, max_len: int | None = None, grounding: GroundingSettings | None = None):
-        """grounding: None = the bundle's tuned settings (off for a bundle without a class head)."""
+                 beam: int | None = None, max_len: int | None = None, grounding: GroundingSettings | None = None,
+                 segmenter: bool = True):
+        """grounding: None = the bundle's tuned settings (off for a bundle without a class head).
+        segmenter: run the bundle's segmenter (when it has one) for more evidence, people above all."""
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         b = self.bundle
         sd = b.search_defaults
@@ -92,6 +95,8 @@ class Captioner:
                 raise BundleError(f"bundle {b.path}: objects.json lists {len(self.objects.labels)} classes but the "
                                   f"encoder gives {width}; convert the checkpoint again")
         self.grounding = grounding or GroundingSettings(**sd.get("grounding", {}))
+        seg = b.manifest.get("segmenter")
+        self.segmenter = Segmenter(b.file(seg["file"]), threads) if seg and segmenter else None
         enc_file = b.file(b.encoder.file)
         if backend == "edgetpu":
             v = b.variant("edgetpu")
@@ -151,21 +156,24 @@ class Captioner:
     def caption(self, pixels: np.ndarray, beam: int | None = None) -> Caption:
         t0 = time.perf_counter()
         raw = self.encode_raw(pixels)
-        c = self.caption_encoded(raw, beam)
+        coverage = self.segmenter.coverage(pixels) if self.segmenter is not None else None
+        c = self.caption_encoded(raw, beam, coverage=coverage)
         c.timings_ms["encoder"] = (time.perf_counter() - t0) * 1e3 - c.timings_ms["total"]
         c.timings_ms["total"] += c.timings_ms["encoder"]
         return c
 
-    def caption_encoded(self, raw: dict, beam: int | None = None, grounding: GroundingSettings | None = None) -> Caption:
+    def caption_encoded(self, raw: dict, beam: int | None = None, grounding: GroundingSettings | None = None,
+                        coverage: dict | None = None) -> Caption:
         """The caption of one image's raw encoder outputs: search, steered and re-ranked by the class
-        head when the bundle has one (grounding: this Captioner's settings unless given)."""
+        head when the bundle has one (grounding: this Captioner's settings unless given; coverage:
+        the segmenter's, when it ran)."""
         beam = self.beam if beam is None else beam
         g = grounding or self.grounding
         t0 = time.perf_counter()
         step = self.step_for(raw)
         probs = self.classes(raw)
         grounded = probs is not None and self.objects is not None and g.penalty > 0
-        evidence = self.objects.evidence(probs) if grounded else {}
+        evidence = combine(self.objects.evidence(probs), coverage, g) if grounded else {}
         r = search(step, step.init_state, self.vocab.start_id, self.vocab.end_id, beam=beam, max_len=self.max_len,
                    length_penalty=self.length_penalty, bias=word_bias(self.vocab, evidence, g) if grounded else None)
         chosen, bad = rerank(r.beams, self.vocab, evidence, g) if grounded else (r, [])
@@ -176,7 +184,7 @@ class Captioner:
                        chosen.finished, r.beams, probs, bad, chosen is not r, timings)
 
     def close(self) -> None:
-        for m in (getattr(self, "encoder", None), getattr(self, "decoder", None)):
+        for m in (getattr(self, "encoder", None), getattr(self, "decoder", None), getattr(self, "segmenter", None)):
             if m is not None:
                 m.close()
 

@@ -56,7 +56,8 @@ class BehaviourConfig:
     min_brightness: float = 25.0  # mean luma 0..255 below which "It is too dark to see"
     min_sharpness: float = 8.0  # Laplacian variance below which the frame is too blurred
     confidence_threshold: float = -2.2  # mean token log-prob below which captions start with "Maybe"
-    grounding: bool = True  # re-rank the beams with the bundle's class head (its tuned penalty)
+    grounding: bool = True  # steer and re-rank the beams with the bundle's class head (its tuned penalty)
+    segmenter: bool = True  # also run the bundle's segmenter, when it has one (whether there is a person)
     objects: bool = True  # lead an unsure description with the objects the classifier is sure of
     object_confidence: float = 0.3  # total probability an object needs to be named that way
     max_objects: int = 3  # at most this many objects in one sentence

@@ -24,6 +24,20 @@ from .vocab import Vocabulary
 class GroundingSettings:
     penalty: float = 0.0  # score units (mean log p per word) a beam loses per contradicted object; 0 = off
     min_evidence: float = 0.01  # classifier probability of a group below which naming it is contradicted
+    min_coverage: float = 0.005  # share of the frame the segmenter must give a group (when the bundle has one)
+
+
+def combine(evidence: dict[str, float], coverage: dict[str, float] | None, s: GroundingSettings) -> dict[str, float]:
+    """One 'how sure is it there' per group on the classifier's scale: where the segmenter also
+    speaks for a group, the group counts as present when either source is sure enough (its
+    coverage is rescaled so that min_coverage lands on min_evidence)."""
+    if not coverage:
+        return evidence
+    out = dict(evidence)
+    for g, c in coverage.items():
+        seen = c / s.min_coverage * s.min_evidence
+        out[g] = max(out.get(g, 0.0), seen)
+    return out
 
 
 class ObjectTable:

@@ -111,3 +111,24 @@ def test_the_shipped_bundle_verifies_carries_its_class_head_and_describes_the_sa
         assert "dog" not in said["coffee"].split(), said  # the class head sees a cup, not a dog
     report = json.loads((SHIPPED / "report.json").read_text())
     assert report["images"] == 1000 and report["passed"]
+
+
+def test_segmenter_coverage_counts_for_a_group_only_the_classifier_cannot_see():
+    from device.grounding import combine
+    s = GroundingSettings(penalty=1.0, min_evidence=0.02, min_coverage=0.01)
+    ev = {"dog": 0.5, "cat": 0.001}
+    both = combine(ev, {"person": 0.02, "dog": 0.0, "cat": 0.004}, s)
+    assert both["person"] == pytest.approx(0.04)  # 2% of the frame: twice min coverage -> twice min evidence
+    assert both["dog"] == 0.5  # the classifier is sure: the segmenter's miss does not contradict it
+    assert both["cat"] == pytest.approx(0.008) and both["cat"] < s.min_evidence  # both say no
+    assert combine(ev, None, s) is ev
+
+
+def test_the_segmenter_finds_the_astronaut_and_no_one_in_the_coffee():
+    from device.preprocess import preprocess_file
+    from device.segmenter import Segmenter
+    from .conftest import need_weights
+    seg = Segmenter(need_weights("coral/deeplabv3_mnv2_dm05_pascal_quant.tflite"))
+    astronaut = seg.coverage(preprocess_file(ROOT / "samples/astronaut.jpg", 224, "squash"))
+    coffee = seg.coverage(preprocess_file(ROOT / "samples/coffee.jpg", 224, "squash"))
+    assert astronaut["person"] > 0.1 and coffee["person"] < 0.005
