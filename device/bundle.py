@@ -131,7 +131,11 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     geometry = manifest["preprocess"].get("geometry", DEFAULT_GEOMETRY) if isinstance(manifest["preprocess"], dict) else None
     _require(geometry in GEOMETRIES, f"bundle {path}: preprocess geometry {geometry!r} is not one of "
                                      f"{', '.join(GEOMETRIES)}; convert the checkpoint again with this seesay version")
-    enc, dec = ModelSpec.from_json(manifest["encoder"]), ModelSpec.from_json(manifest["decoder"])
-    _require(dec.outputs["logits"].shape[-1] == len(vocab),
+    try:
+        enc, dec = ModelSpec.from_json(manifest["encoder"]), ModelSpec.from_json(manifest["decoder"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise BundleError(f"bundle {path}: manifest.json describes the models incompletely ({type(e).__name__}: {e}); "
+                          "convert the checkpoint again with this seesay version") from e
+    _require("logits" in dec.outputs and dec.outputs["logits"].shape[-1] == len(vocab),
              f"bundle {path}: decoder emits {dec.outputs['logits'].shape[-1]} logits for {len(vocab)} words")
     return Bundle(path, manifest, vocab, enc, dec)

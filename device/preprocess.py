@@ -30,6 +30,9 @@ def load_image(source: str | Path | bytes) -> Image.Image:
         img = ImageOps.exif_transpose(img)
     except FileNotFoundError as e:
         raise ImageError(f"{name}: no such image file") from e
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{name}: the image is too large to decode safely ({e}); resize it below "
+                         f"{Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels") from e
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ImageError(f"{name}: not a readable image ({e}); check the file is a complete JPEG or PNG") from e
     return img.convert("RGB")

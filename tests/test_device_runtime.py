@@ -176,3 +176,22 @@ def test_caption_cli_speak_without_a_working_speaker_prints_the_caption_and_fail
     errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
     assert errors == ["error: could not speak: audio output failed: aplay: main:831: audio open error: "
                       "No such file or directory; check the speaker (aplay -l)"], r.stderr
+
+def test_a_manifest_missing_a_models_inputs_is_refused_by_name(bundle, tmp_path):
+    b = _copy(bundle, tmp_path)
+    m = json.loads((b / "manifest.json").read_text())
+    del m["encoder"]["inputs"]
+    (b / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="describes the models incompletely"):
+        load_bundle(b)
+    r = subprocess.run([sys.executable, "-m", "device", "verify", str(b)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "incompletely" in r.stderr
+
+
+def test_a_decompression_bomb_is_an_image_error_not_a_traceback(tmp_path):
+    from PIL import Image
+    from device.errors import ImageError
+    p = tmp_path / "huge.png"
+    Image.new("1", (20000, 20000)).save(p)  # 400 megapixels, tiny on disk
+    with pytest.raises(ImageError, match="too large to decode safely"):
+        preprocess_file(p)

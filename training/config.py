@@ -50,7 +50,7 @@ class TrainConfig:
     eval_images: int = 200  # val images scored per epoch for early stopping (greedy)
     encoder_weights: str = "imagenet"  # none | imagenet | PATH (.h5 or a quantised .tflite classifier)
     fine_tune_encoder: bool = False  # train the backbone too: images go through it every step (GPU, or tiny images)
-    distribute: str = "none"  # none | mirrored (tf.distribute.MirroredStrategy over local GPUs)
+    distribute: str = "none"  # none | mirrored (local GPUs) | multiworker (several machines, TF_CONFIG)
     jit_compile: bool = True  # XLA for the training step: fuses the unrolled decoder's small ops
     scst_epochs: int = 0  # self-critical epochs after cross-entropy (CIDEr-D reward, greedy baseline); 0 = none
     scst_lr: float = 5e-5  # Adam rate for self-critical training (Rennie et al. 2017)

@@ -50,9 +50,15 @@ def encode_captions(vocab: Vocabulary, caps: list[str], max_len: int) -> np.ndar
 
 def make_strategy(name: str):
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()  # all local GPUs (or the CPU), gradients all-reduced
+        # all local GPUs, gradients all-reduced; without GPUs, the CPU's logical devices (one unless
+        # the process split it, as the tests do)
+        gpus = tf.config.list_logical_devices("GPU")
+        cpus = tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(None if gpus or len(cpus) < 2 else [d.name for d in cpus])
+    if name == "multiworker":  # several machines, each told its role by TF_CONFIG
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name != "none":
-        raise ValueError(f"--distribute must be none or mirrored, not {name!r}")
+        raise DataError(f"--distribute must be none, mirrored or multiworker, not {name!r}")
     return tf.distribute.get_strategy()
 
 
