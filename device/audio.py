@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 import wave
 from pathlib import Path
 
@@ -82,9 +81,7 @@ class WavSink:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.files: list[Path] = []
-        self.first_audio: list[float] = []  # time.monotonic() of each utterance's first samples
         self._w: wave.Wave_write | None = None
-        self._got_audio = False
 
     def begin(self, rate: int) -> None:
         path = self.dir / f"{len(self.files):04d}.wav"
@@ -93,14 +90,10 @@ class WavSink:
         self._w.setsampwidth(2)
         self._w.setframerate(rate)
         self.files.append(path)
-        self._got_audio = False
 
     def write(self, pcm: np.ndarray) -> None:
         if self._w is None:
             return
-        if not self._got_audio:
-            self.first_audio.append(time.monotonic())
-            self._got_audio = True
         self._w.writeframes(np.asarray(pcm, np.int16).tobytes())
 
     def end(self) -> None:

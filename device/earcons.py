@@ -1,4 +1,4 @@
-"""Short sounds so the wearer knows a press was heard, that it is thinking, or that something failed.
+"""Short sounds so the wearer knows a press was heard, or that something failed.
 Made in numpy: no sound files to ship."""
 from __future__ import annotations
 
@@ -23,7 +23,5 @@ def tone(freqs: list[float], ms: float, volume: float = 0.3, rate: int = RATE) -
 
 EARCONS = {
     "heard": lambda: tone([880, 1320], 45),  # rising pair: press accepted
-    "thinking": lambda: tone([660], 30, 0.15),  # soft tick
     "error": lambda: tone([440, 330], 90),  # falling pair: something is wrong
-    "stop": lambda: tone([520], 40, 0.2),
 }

@@ -5,7 +5,6 @@ import pytest
 from PIL import Image
 
 from training.errors import DataError
-from device.preprocess import preprocess_file
 from training.data import load_dataset, split
 
 from .conftest import FLICKR, need_flickr

@@ -36,7 +36,7 @@ def test_until_end_cuts_at_the_first_end():
 def test_a_policy_step_moves_the_sampled_captions_log_probability_with_its_advantage(sign):
     import keras
     import tensorflow as tf
-    from training.config import ModelConfig, TrainConfig
+    from training.config import ModelConfig
     from training.model import build_decoder_step, build_head
     from training.scst import make_policy_step
     keras.utils.set_random_seed(0)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 FORMAT_VERSION = 1  # checkpoint layout version; convert refuses any other
 
