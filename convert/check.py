@@ -138,7 +138,7 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     figs = []
     for k in list(refs)[:samples]:
         words = q_hyp[k].split()
-        fig = save_attention_figure(out / f"sample_{len(figs)}.png", pix[k], words, q_res[k].attention[: len(words)],
+        fig = save_attention_figure(out / f"sample_{len(figs)}.jpg", pix[k], words, q_res[k].attention[: len(words)],
                                     title=f"{man['quantization']}: {q_hyp[k]}")
         figs.append((k, fig.name))
     report["samples"] = [{"image": k, "float": f_hyp[k], "bundle": q_hyp[k], "figure": f} for k, f in figs]

@@ -1,5 +1,5 @@
 """Tune grounding on held-out images: the setting that names the fewest absent objects (CHAIR_s)
-without costing CIDEr (at most `cider_slack` below the ungrounded captions). Each setting runs the
+without costing CIDEr (at most `cider_slack`, 0.01, below the ungrounded captions). Each setting runs the
 device's own captioning (device.captioner.Captioner.caption_encoded) on the images' encoder outputs."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def grounded(cap: Captioner, raws: dict, settings: GroundingSettings, beam: int,
     return {k: cap.caption_encoded(raw, beam, settings, coverage.get(k)).text for k, raw in raws.items()}
 
 
-def tune(cap: Captioner, raws: dict, refs: dict, beam: int, coverage: dict, cider_slack: float = 0.005
+def tune(cap: Captioner, raws: dict, refs: dict, beam: int, coverage: dict, cider_slack: float = 0.01
          ) -> tuple[GroundingSettings, list[dict]]:
     """coverage: image -> the segmenter's coverage ({} without one).
     -> (chosen settings, one row per setting tried: penalty, min_evidence, min_coverage, cider, bleu4, chair_s, chair_i)."""

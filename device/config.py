@@ -61,6 +61,7 @@ class BehaviourConfig:
     objects: bool = True  # lead an unsure description with the objects the classifier is sure of
     object_confidence: float = 0.3  # total probability an object needs to be named that way
     max_objects: int = 3  # at most this many objects in one sentence
+    trust_objects: float = 0.8  # an object this sure that the description does not name is said alone
     busy_queue: int = 8  # at most this many button events wait; more are dropped (coalesced)
 
 
@@ -133,7 +134,7 @@ def load_config(path: str | Path | None = None) -> Config:
 def answer_settings(b: BehaviourConfig):
     """The behaviour section's part that decides how a caption is said (device.answer)."""
     from .answer import AnswerSettings
-    return AnswerSettings(b.confidence_threshold, b.objects, b.object_confidence, b.max_objects)
+    return AnswerSettings(b.confidence_threshold, b.objects, b.object_confidence, b.max_objects, b.trust_objects)
 
 
 def replace(cfg: Config, **sections) -> Config:

@@ -8,6 +8,7 @@ beams one naming it loses `penalty` per such group, so a caption that names only
 supports wins. Groups with no evidence classes (people) are never penalised here."""
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,10 @@ class ObjectTable:
         bad = [g for g, ids in self.groups.items() if ids.size and (ids.min() < 0 or ids.max() >= len(labels))]
         if bad:
             raise ValueError(f"group {bad[0]!r} names a class outside the {len(labels)} labels")
+        self._group_names = list(self.groups)
+        self._membership = np.zeros((len(self._group_names), len(labels)), np.float32)  # group x class, 0/1
+        for i, g in enumerate(self._group_names):
+            self._membership[i, self.groups[g]] = 1.0
         kept = sorted({n for n in nouns if n})
         self._noun_ids = {n: i for i, n in enumerate(kept)}
         self._noun_names = kept
@@ -64,9 +69,14 @@ class ObjectTable:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise BundleError(f"{path}: not a valid objects table ({e}); convert the checkpoint again") from e
 
+    def noun_groups(self, noun: str) -> set[str]:
+        """The object groups the classes said as this noun vouch for ("a beagle" -> {"dog"})."""
+        ids = {i for i, n in enumerate(self.nouns) if n == noun}
+        return {g for g, cls in self.groups.items() if ids & set(cls.tolist())}
+
     def evidence(self, probs: np.ndarray) -> dict[str, float]:
         """Group -> the classifier's total probability for its classes."""
-        return {g: float(probs[ids].sum()) for g, ids in self.groups.items()}
+        return dict(zip(self._group_names, (self._membership @ probs).tolist()))
 
     def confident_nouns(self, probs: np.ndarray, min_p: float, k: int) -> list[tuple[str, float]]:
         """Up to k spoken nouns whose classes together reach min_p, most probable first."""
@@ -81,14 +91,18 @@ def word_bias(vocab: Vocabulary, evidence: dict[str, float], settings: Grounding
     nothing is contradicted (or the penalty is off)."""
     if settings.penalty <= 0:
         return None
-    names = single_words()
-    ids = [vocab.index[w] for g, e in evidence.items() if e < settings.min_evidence
-           for w in names.get(g, ()) if w in vocab.index]
+    words = _group_word_ids(vocab)
+    ids = [i for g, e in evidence.items() if e < settings.min_evidence for i in words.get(g, ())]
     if not ids:
         return None
     bias = np.zeros(len(vocab), np.float32)
     bias[ids] = -settings.penalty
     return bias
+
+
+@functools.lru_cache(maxsize=4)  # one vocabulary per bundle: built once, not on every press
+def _group_word_ids(vocab: Vocabulary) -> dict[str, tuple[int, ...]]:
+    return {g: tuple(vocab.index[w] for w in ws if w in vocab.index) for g, ws in single_words().items()}
 
 
 def contradicted(tokens: list[int], vocab: Vocabulary, evidence: dict[str, float], min_evidence: float) -> list[str]:

@@ -152,8 +152,12 @@ def test_caption_cli_json_wav_and_attention(bundle, scenes, tmp_path, corrupt_jp
                         "--wav", str(wav), "--attention", str(att)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.splitlines()[0])
-    assert out["caption"] and out["timings_ms"]["total"] > 0
+    assert out["caption"] and out["answer"] and out["timings_ms"]["total"] > 0
     assert wav.stat().st_size > 10000 and att.stat().st_size > 1000
+    assert "XNNPACK" not in r.stderr  # the runtime's start-up line is noise in normal use
+    r = subprocess.run([sys.executable, "-m", "device", "-v", "caption", str(img), "--bundle", str(bundle)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and "XNNPACK" in r.stderr  # and shown with -v
     r = subprocess.run([sys.executable, "-m", "device", "caption", str(corrupt_jpeg), "--bundle", str(bundle)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "corrupt.jpg" in r.stderr and "Traceback" not in r.stderr
