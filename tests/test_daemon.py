@@ -158,10 +158,12 @@ def test_300_random_presses_with_bursts_and_holds_get_exactly_one_answer_each(bu
     s = d.stats
     stop(d, th)
     Device.pin_factory = None
-    assert s["presses"] >= 300
-    # every press was accepted (one answer each), stopped speech, or was coalesced/dropped while busy
+    assert s["presses"] == presses  # the daemon heard every press the pin made, no more
+    # every press was accepted (one answer each), stopped speech, or was coalesced/dropped while busy;
+    # a hold while speaking both stops and is accepted (it repeats), hence the range
     assert s["accepted"] == s["answers"] == len(d.answers)
-    assert s["accepted"] + s["stops"] + s["coalesced"] + s["dropped"] >= s["presses"] - s["stops"]
+    handled = s["accepted"] + s["coalesced"] + s["dropped"]
+    assert handled <= s["presses"] <= handled + s["stops"]
     assert s["accepted"] > 20
 
 

@@ -199,3 +199,14 @@ def test_a_decompression_bomb_is_an_image_error_not_a_traceback(tmp_path):
     Image.new("1", (20000, 20000)).save(p)  # 400 megapixels, tiny on disk
     with pytest.raises(ImageError, match="too large to decode safely"):
         preprocess_file(p)
+
+
+def test_bench_prepares_frames_at_the_bundles_own_size(bundle, scenes):
+    """The test bundle is a 96-pixel model: bench must feed it 96-pixel frames (it used to assume 224)."""
+    from device.bench import _images, caption_latency
+    with Captioner(bundle) as cap:
+        assert cap.bundle.image_size == 96
+        imgs = _images(str(scenes.parent / "images"), 3, cap.bundle.image_size, cap.bundle.geometry)
+        assert all(im.shape == (96, 96, 3) for im in imgs)
+        lat = caption_latency(cap, imgs, rounds=1)
+        assert lat["encoder_ms"] > 0 and lat["beam3_ms"] > 0 and lat["beam1_steps"] >= 1
