@@ -7,12 +7,14 @@ refuses anything it cannot verify, saying which file and why.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BundleError, BundleMissingError
+from .errors import BundleError, BundleMissingError, SeesayError
 from .preprocess import DEFAULT_GEOMETRY, GEOMETRIES
 from .vocab import Vocabulary
 
@@ -85,6 +87,44 @@ class Bundle:
         return self.manifest.get("variants", {}).get(target)
 
 
+def _own_file(path: Path, name) -> Path:
+    """A file the manifest names, refused unless it is a plain name inside the bundle folder (no
+    absolute path, no "..", no symlink out): a bundle names only its own files."""
+    _require(isinstance(name, str) and 0 < len(name) < 256 and "\0" not in name,
+             f"bundle {path}: {str(name)[:60]!r} in manifest.json is not a file name")
+    f = path / name
+    try:
+        inside = path.resolve() in f.resolve().parents
+    except (OSError, RuntimeError, ValueError) as e:
+        raise BundleError(f"bundle {path}: {name[:60]!r} in manifest.json cannot be resolved ({e})") from e
+    _require(not Path(name).is_absolute() and inside,
+             f"bundle {path}: {name[:60]!r} in manifest.json points outside the bundle folder; a bundle may name only its own files")
+    return f
+
+
+def _count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 1000
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_search(path: Path, manifest: dict) -> None:
+    """The search and grounding defaults the device will use: whole numbers where it counts, finite numbers else."""
+    from .grounding import GroundingSettings
+    sd = manifest.get("search", {})
+    _require(isinstance(sd, dict), f"bundle {path}: manifest.json's search entry is not a table")
+    _require(_count(manifest["model"].get("max_len")), f"bundle {path}: model max_len must be a whole number 1..1000")
+    for k in ("beam", "max_len"):
+        _require(k not in sd or _count(sd[k]), f"bundle {path}: search {k} must be a whole number 1..1000, not {sd.get(k)!r}")
+    _require(_number(sd.get("length_penalty", 1.0)), f"bundle {path}: search length_penalty must be a number")
+    g = sd.get("grounding", {})
+    known = {f.name for f in dataclasses.fields(GroundingSettings)}
+    _require(isinstance(g, dict) and set(g) <= known and all(_number(v) for v in g.values()),
+             f"bundle {path}: search grounding must be a table of numbers ({', '.join(sorted(known))})")
+
+
 def _require(cond: bool, msg: str) -> None:
     if not cond:
         raise BundleError(msg)
@@ -102,40 +142,46 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BundleError(f"bundle {path}: manifest.json is not valid JSON ({e}); re-copy the bundle") from e
-    _require(manifest.get("schema") == SCHEMA, f"bundle {path}: manifest schema is {manifest.get('schema')!r}, not {SCHEMA!r}")
-    _require(manifest.get("schema_version") == SCHEMA_VERSION,
-             f"bundle {path}: schema version {manifest.get('schema_version')} but this device reads version "
-             f"{SCHEMA_VERSION}; convert the checkpoint again with this seesay version")
-    files = manifest.get("files", {})
-    for key in ("encoder", "decoder", "vocab", "model", "preprocess"):
-        _require(key in manifest, f"bundle {path}: manifest.json has no {key!r} entry")
-    needed = [manifest["encoder"]["file"], manifest["decoder"]["file"], manifest["vocab"]]
-    needed += [manifest["objects"]] if manifest.get("objects") else []
-    needed += [manifest["segmenter"]["file"]] if manifest.get("segmenter") else []
-    for name in needed:
-        _require(name in files, f"bundle {path}: {name} has no sha256 in manifest.json")
-    for name, digest in files.items():
-        f = path / name
-        if not f.is_file():
-            raise BundleMissingError(f"bundle {path}: {name} is missing (listed in manifest.json)")
-        if verify:
-            got = sha256_file(f)
-            _require(got == digest, f"bundle {path}: {name} fails its checksum (sha256 {got[:12]}..., manifest says "
-                                    f"{digest[:12]}...): the file is corrupt or was changed; copy the bundle again")
+    _require(isinstance(manifest, dict), f"bundle {path}: manifest.json is not a JSON object; re-copy the bundle")
     try:
-        vocab = Vocabulary.load(path / manifest["vocab"])
-    except (ValueError, KeyError) as e:
-        raise BundleError(f"bundle {path}: {manifest['vocab']} is not a valid vocabulary ({e})") from e
-    vs = manifest["model"].get("vocab_size")
-    _require(len(vocab) == vs, f"bundle {path}: vocabulary has {len(vocab)} words but the model expects {vs}")
-    geometry = manifest["preprocess"].get("geometry", DEFAULT_GEOMETRY) if isinstance(manifest["preprocess"], dict) else None
-    _require(geometry in GEOMETRIES, f"bundle {path}: preprocess geometry {geometry!r} is not one of "
-                                     f"{', '.join(GEOMETRIES)}; convert the checkpoint again with this seesay version")
-    try:
+        _require(manifest.get("schema") == SCHEMA, f"bundle {path}: manifest schema is {manifest.get('schema')!r}, not {SCHEMA!r}")
+        _require(manifest.get("schema_version") == SCHEMA_VERSION,
+                 f"bundle {path}: schema version {manifest.get('schema_version')} but this device reads version "
+                 f"{SCHEMA_VERSION}; convert the checkpoint again with this seesay version")
+        files = manifest.get("files", {})
+        for key in ("encoder", "decoder", "vocab", "model", "preprocess"):
+            _require(key in manifest, f"bundle {path}: manifest.json has no {key!r} entry")
+        needed = [manifest["encoder"]["file"], manifest["decoder"]["file"], manifest["vocab"]]
+        needed += [manifest["objects"]] if manifest.get("objects") else []
+        needed += [manifest["segmenter"]["file"]] if manifest.get("segmenter") else []
+        for name in needed:
+            _require(isinstance(name, str) and name in files, f"bundle {path}: {str(name)[:60]} has no sha256 in manifest.json")
+        for name, digest in files.items():
+            f = _own_file(path, name)
+            if not f.is_file():
+                raise BundleMissingError(f"bundle {path}: {name} is missing (listed in manifest.json)")
+            if verify:
+                got = sha256_file(f)
+                _require(got == digest, f"bundle {path}: {name} fails its checksum (sha256 {got[:12]}..., manifest says "
+                                        f"{digest[:12]}...): the file is corrupt or was changed; copy the bundle again")
+        try:
+            vocab = Vocabulary.load(_own_file(path, manifest["vocab"]))
+        except SeesayError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise BundleError(f"bundle {path}: {manifest['vocab']} is not a valid vocabulary ({e})") from e
+        vs = manifest["model"].get("vocab_size")
+        _require(len(vocab) == vs, f"bundle {path}: vocabulary has {len(vocab)} words but the model expects {vs}")
+        geometry = manifest["preprocess"].get("geometry", DEFAULT_GEOMETRY) if isinstance(manifest["preprocess"], dict) else None
+        _require(geometry in GEOMETRIES, f"bundle {path}: preprocess geometry {geometry!r} is not one of "
+                                         f"{', '.join(GEOMETRIES)}; convert the checkpoint again with this seesay version")
         enc, dec = ModelSpec.from_json(manifest["encoder"]), ModelSpec.from_json(manifest["decoder"])
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise BundleError(f"bundle {path}: manifest.json describes the models incompletely ({type(e).__name__}: {e}); "
-                          "convert the checkpoint again with this seesay version") from e
-    _require("logits" in dec.outputs and dec.outputs["logits"].shape[-1] == len(vocab),
-             f"bundle {path}: decoder emits {dec.outputs['logits'].shape[-1]} logits for {len(vocab)} words")
+        _check_search(path, manifest)
+        _require("logits" in dec.outputs and dec.outputs["logits"].shape[-1] == len(vocab),
+                 f"bundle {path}: decoder emits {dec.outputs['logits'].shape[-1]} logits for {len(vocab)} words")
+    except SeesayError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # a value of the wrong kind or shape
+        raise BundleError(f"bundle {path}: manifest.json describes the models incompletely or with values of the "
+                          f"wrong kind ({type(e).__name__}: {e}); convert the checkpoint again with this seesay version") from e
     return Bundle(path, manifest, vocab, enc, dec)
