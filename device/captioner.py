@@ -143,10 +143,7 @@ class Captioner:
 
     def classes(self, enc_out: dict) -> np.ndarray | None:
         """The ImageNet probabilities [1000] among the encoder's outputs, or None."""
-        if "classes" not in enc_out:
-            return None
-        return dequantize(enc_out["classes"], self.bundle.encoder.outputs["classes"].scale,
-                          self.bundle.encoder.outputs["classes"].zero_point)[0]
+        return self.dequantize({"classes": enc_out["classes"]})["classes"][0] if "classes" in enc_out else None
 
     def context(self, pixels: np.ndarray) -> tuple[dict, BundleStep]:
         """One image -> (initial state, step bound to it), for device.search."""

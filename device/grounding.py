@@ -48,18 +48,22 @@ class ObjectTable:
         if len(labels) != len(nouns):
             raise ValueError(f"{len(labels)} labels but {len(nouns)} nouns")
         self.labels, self.nouns = labels, nouns
-        self.groups = {g: np.asarray(ids, np.intp) for g, ids in groups.items()}
-        bad = [g for g, ids in self.groups.items() if ids.size and (ids.min() < 0 or ids.max() >= len(labels))]
+        ids = {g: np.asarray(c, np.intp) for g, c in groups.items()}
+        bad = [g for g, c in ids.items() if c.size and (c.min() < 0 or c.max() >= len(labels))]
         if bad:
             raise ValueError(f"group {bad[0]!r} names a class outside the {len(labels)} labels")
-        self._group_names = list(self.groups)
+        self._group_names = list(ids)
         self._membership = np.zeros((len(self._group_names), len(labels)), np.float32)  # group x class, 0/1
         for i, g in enumerate(self._group_names):
-            self._membership[i, self.groups[g]] = 1.0
+            self._membership[i, ids[g]] = 1.0
         kept = sorted({n for n in nouns if n})
-        self._noun_ids = {n: i for i, n in enumerate(kept)}
         self._noun_names = kept
-        self._class_noun = np.array([self._noun_ids.get(n, -1) for n in nouns], np.intp)
+        pos = {n: i for i, n in enumerate(kept)}
+        self._class_noun = np.array([pos.get(n, -1) for n in nouns], np.intp)
+        self._noun_groups: dict[str, set[str]] = {n: set() for n in kept}
+        for c, n in enumerate(nouns):
+            if n:
+                self._noun_groups[n].update(g for i, g in enumerate(self._group_names) if self._membership[i, c])
 
     @classmethod
     def load(cls, path: Path) -> "ObjectTable":
@@ -71,8 +75,7 @@ class ObjectTable:
 
     def noun_groups(self, noun: str) -> set[str]:
         """The object groups the classes said as this noun vouch for ("a beagle" -> {"dog"})."""
-        ids = {i for i, n in enumerate(self.nouns) if n == noun}
-        return {g for g, cls in self.groups.items() if ids & set(cls.tolist())}
+        return self._noun_groups.get(noun, set())
 
     def evidence(self, probs: np.ndarray) -> dict[str, float]:
         """Group -> the classifier's total probability for its classes."""

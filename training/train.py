@@ -227,11 +227,15 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     extra = {"data": {"source": str(data), "train_images": len(tr_idx), "val_images": len(va_idx),
                       "split_seed": tcfg.seed, "val_fraction": tcfg.val_fraction, **split_meta}}
 
-    def validate(idx: list[int], beam: int = 1, desc: str = "val greedy"):
-        res = caption_encoded(run_batched(head, grids_of(idx)), captioner, vocab, beam=beam, max_len=mcfg.max_len, desc=desc)
+    def validate(idx: list[int], beams=(1,)):
+        """-> names, [(metrics, hypotheses, results) per beam width]; the head runs once for all of them."""
+        enc = run_batched(head, grids_of(idx))
         names = [paths[i].name for i in idx]
-        m, hyps = score_results(names, res, val_refs, vocab)
-        return m, hyps, names, res
+        scored = []
+        for beam in beams:
+            res = caption_encoded(enc, captioner, vocab, beam=beam, max_len=mcfg.max_len, desc=f"val beam {beam}")
+            scored.append((*score_results(names, res, val_refs, vocab), res))
+        return names, scored
 
     def save_weights():
         encoder.save_weights(str(out / "encoder.weights.h5"))
@@ -247,7 +251,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
             loss, ce = train_step(batch)
             losses.append(float(ce))
             bar.set_postfix(ce=f"{np.mean(losses[-20:]):.3f}")
-        m, hyps, names, _ = validate(eval_idx)
+        names, [(m, hyps, _)] = validate(eval_idx)
         epoch_var.assign(epoch)
         rec = {"epoch": epoch, "train_ce": float(np.mean(losses)), "val_bleu4": m["bleu4"], "val_cider": m["cider"],
                "val_distinct": m["distinct_captions"], "seconds": round(time.time() - t0, 1)}
@@ -281,7 +285,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         if tcfg.hflip:  # mirrored views are rows n_all + i, their captions mirrored
             refs_of.update({n_all + i: [mirror_caption(c) for c in train_s[i].captions] for i in tr_idx})
         scst_hist = self_critical(head, decoder, mcfg, tcfg, vocab, inputs, sorted(refs_of), refs_of,
-                                  lambda: validate(eval_idx)[0], save_weights, tcfg.seed)
+                                  lambda: validate(eval_idx)[1][0][0], save_weights, tcfg.seed)
         scst_file.write_text(json.dumps(scst_hist, indent=1))
         encoder.load_weights(str(out / "encoder.weights.h5"))
         decoder.load_weights(str(out / "decoder.weights.h5"))
@@ -289,8 +293,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
 
     # Final report with the best weights: greedy and beam 3 on the whole val split, and the floor.
     metrics = {"train_minutes": round(train_minutes, 1), "val_images": len(va_idx)}
-    for beam in (1, 3):
-        m, hyps, _, res = validate(va_idx, beam, f"val beam {beam}")
+    for beam, (m, hyps, res) in zip((1, 3), validate(va_idx, (1, 3))[1]):
         metrics["greedy" if beam == 1 else "beam3"] = m
         write_jsonl(out / f"val_{'greedy' if beam == 1 else 'beam3'}.jsonl", val_names, res, hyps, val_refs)
     const = best_constant_caption({s.image.name: s.captions for s in train_s})
