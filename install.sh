@@ -6,6 +6,7 @@
 #                                                       shipped bundle (bundles/flickr8k) unless one is installed
 #   sudo ./install.sh --bundle /path/to/bundle          the same with your own bundle (replaces the installed one)
 #   sudo ./install.sh --coral --bundle DIR              also the Coral Edge TPU runtime
+#   sudo ./install.sh --ocr                             also text reading (double press): Tesseract + PP-OCR detector
 #   ./install.sh --dry-run --bundle DIR                 print every action, change nothing
 #   ./install.sh --root /tmp/stage --bundle DIR         install into a staging root (tests, image builds)
 #   sudo ./install.sh --uninstall                       remove all but /etc/seesay (your config)
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT="" BUNDLE="" CORAL=0 DRY=0 UNINSTALL=0 VENV_GIVEN=""
+ROOT="" BUNDLE="" CORAL=0 OCR=0 DRY=0 UNINSTALL=0 VENV_GIVEN=""
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     --bundle) BUNDLE=${2:?--bundle needs a folder}; shift 2 ;;
     --venv) VENV_GIVEN=${2:?--venv needs a folder}; shift 2 ;;
     --coral) CORAL=1; shift ;;
+    --ocr) OCR=1; shift ;;
     --dry-run) DRY=1; shift ;;
     --uninstall) UNINSTALL=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -44,6 +46,9 @@ UNIT="$ROOT/etc/systemd/system/seesay.service"
 CHANGES=0
 LIVE=0  # a running systemd to reload and restart (not in a staging root or an image build)
 { [ -z "$ROOT" ] || [ "${SEESAY_LIVE_SYSTEMD:-}" = 1 ]; } && LIVE=1
+# a chroot (pi-gen, rpi-image-gen, ./run.sh pi-check) has no running systemd: enable only, it starts at boot
+# (/run/systemd/system exists exactly when systemd is PID 1: sd_booted(3))
+if [ -z "$ROOT" ] && [ "${SEESAY_LIVE_SYSTEMD:-}" != 1 ] && [ ! -d /run/systemd/system ]; then LIVE=0; fi
 
 say() { printf 'seesay: %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
@@ -98,18 +103,22 @@ PLATFORM=$(detect_platform)
 say "platform: $PLATFORM${ROOT:+ (staging root $ROOT)}"
 
 # 1. system packages
-pkgs=(espeak-ng libespeak-ng1 alsa-utils python3-venv python3-pip python3-numpy)
+pkgs=(espeak-ng libespeak-ng1 alsa-utils python3-venv python3-pip python3-numpy python3-pil)
 case "$PLATFORM" in
   pi5) pkgs+=(python3-picamera2 python3-lgpio) ;;  # gpiozero's RPi.GPIO fallback fails on the Pi 5
   pi4|pizero2) pkgs+=(python3-picamera2 python3-lgpio python3-rpi.gpio) ;;
   jetson|debian) pkgs+=(python3-opencv) ;;
 esac
 [ "$CORAL" = 1 ] && pkgs+=(libedgetpu1-std)
+[ "$OCR" = 1 ] && pkgs+=(tesseract-ocr-eng python3-tesserocr python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   run "$APT_GET" update -qq
   if ! run "$APT_GET" install -y -qq "${missing[@]}"; then
+    case " ${missing[*]} " in *" python3-picamera2 "*|*" python3-lgpio "*)
+      die "could not install ${missing[*]}; python3-picamera2 and python3-lgpio come from Raspberry Pi OS' own repository (archive.raspberrypi.com): install on Raspberry Pi OS, or on plain Debian set SEESAY_PLATFORM=debian (USB camera through OpenCV)" ;;
+    esac
     [ "$CORAL" = 1 ] && die "could not install ${missing[*]}; libedgetpu1-std comes from the Coral apt repository (https://coral.ai/software/#debian-packages): add it, then run again"
     die "could not install ${missing[*]}"
   fi
@@ -137,6 +146,10 @@ if [ -z "$VENV_GIVEN" ]; then
   if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
     run "$VENV/bin/pip" install -q -r "$SRC/requirements.txt"
     [ "$DRY" = 1 ] || echo "$want" >"$VENV/.requirements.sha256"
+  fi
+  # the PP-OCR text detector (its ONNX model ships inside the wheel) for reading
+  if [ "$OCR" = 1 ] && ! "$VENV/bin/python" -c "import rapidocr_onnxruntime" >/dev/null 2>&1; then
+    run "$VENV/bin/pip" install -q "rapidocr-onnxruntime>=1.4,<1.5"
   fi
 fi
 PY="${VENV#"$ROOT"}/bin/python"
@@ -207,6 +220,9 @@ if [ "$unit_changed" = 1 ]; then
 fi
 # a new unit, new code or a new bundle: restart, so the device never keeps describing with the old ones
 if [ "$LIVE" = 1 ] && [ "$restart" = 1 ]; then run "$SYSTEMCTL" restart seesay.service; fi
+if [ -z "$ROOT" ] && [ "$LIVE" = 0 ] && [ "$restart" = 1 ]; then
+  say "no running systemd here (a chroot or an image build): seesay.service is enabled and starts at the next boot"
+fi
 
 if [ "$CHANGES" = 0 ]; then
   say "nothing to do: seesay is installed and up to date"

@@ -4,9 +4,11 @@
 #   ./run.sh demo --synthetic     train a synthetic-scenes bundle, then run the daemon on held-out scenes
 #   ./run.sh test                 the test suite
 #   ./run.sh setup                only install what is needed (apt packages when root or with sudo, and .venv)
+#   ./run.sh pi-check [-n N]      install and run the device side in a Debian Bookworm arm64 root under qemu
+#                                 (root or sudo; ~150 MB of packages the first time), compare its captions
 set -euo pipefail
 cd "$(dirname "$0")"
-APT_PACKAGES=(espeak-ng libespeak-ng1 alsa-utils sox python3-venv systemd shellcheck)
+APT_PACKAGES=(espeak-ng libespeak-ng1 alsa-utils sox python3-venv systemd shellcheck tesseract-ocr-eng fonts-dejavu-core fonts-liberation)
 VENV=.venv
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
@@ -51,9 +53,22 @@ demo() {
   exec "$VENV/bin/python" -m device caption --bundle bundles/flickr8k "${out[@]}" "${photos[@]}"
 }
 
+pi_check() {
+  setup
+  local missing=()
+  for p in qemu-user-static debootstrap binfmt-support; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+      { echo "could not install ${missing[*]}: run as root or install them yourself" >&2; exit 1; }
+  fi
+  if [ "$(id -u)" -eq 0 ]; then exec "$VENV/bin/python" -m convert pi-check "$@"; fi
+  exec sudo "$VENV/bin/python" -m convert pi-check "$@"  # debootstrap, chroot and mounts need root
+}
+
 case "${1:-}" in
   setup) setup ;;
+  pi-check) shift; pi_check "$@" ;;
   test) setup; shift; exec "$VENV/bin/python" -m pytest -q "$@" ;;
   demo) shift; demo "$@" ;;
-  *) echo "usage: ./run.sh demo [PHOTO... | --synthetic] | test | setup" >&2; exit 2 ;;
+  *) echo "usage: ./run.sh demo [PHOTO... | --synthetic] | test | setup | pi-check [-n N]" >&2; exit 2 ;;
 esac

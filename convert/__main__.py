@@ -1,4 +1,5 @@
-"""python -m convert CHECKPOINT --out BUNDLE [...] | check CHECKPOINT BUNDLE [...] | rounding CHECKPOINT BUNDLE | bench ..."""
+"""python -m convert CHECKPOINT --out BUNDLE [...] | check CHECKPOINT BUNDLE [...] | rounding CHECKPOINT BUNDLE | bench ...
+| pi-check [...]"""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,19 @@ def main(argv=None) -> int:
     verbose = bool({"-v", "--verbose"} & set(argv))  # anywhere on the line: TensorFlow's own log lines too
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if argv[:1] == ["pi-check"]:  # no TensorFlow needed: the device side in an emulated Bookworm arm64 root
+        p = argparse.ArgumentParser(prog="python -m convert pi-check",
+                                    description="Install and run seesay in a Debian Bookworm arm64 root under qemu "
+                                                "(debootstrapped once into build/); compare its captions with this "
+                                                "machine's. Needs root.")
+        p.add_argument("--data", default=None, help="captioned photos with splits/dev.txt "
+                                                    "(default: ../shared/data/flickr8k-224 beside the checkout)")
+        p.add_argument("-n", type=int, default=200, help="dev photos to compare (default: %(default)s)")
+        a = p.parse_args(argv[1:])
+        from pathlib import Path
+
+        from .pi_check import DEFAULT_DATA, pi_check
+        return run_cli(lambda: pi_check(Path(a.data) if a.data else DEFAULT_DATA, a.n))
     from training.quiet_tf import import_tensorflow
     import_tensorflow(verbose)
     if argv[:1] == ["bench"]:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .config import Config
-from .errors import SeesayError, run_cli
+from .errors import OCRUnavailableError, SeesayError, run_cli
 
 
 SHIPPED_BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "flickr8k"
@@ -29,7 +29,9 @@ def cmd_caption(a) -> int:
     from .captioner import Captioner
     from .config import answer_settings
     from .preprocess import preprocess_file
-    cap = Captioner(a.bundle, backend=a.backend, threads=a.threads)
+    from .grounding import GroundingSettings
+    cap = Captioner(a.bundle, backend=a.backend, threads=a.threads,
+                    grounding=GroundingSettings(penalty=0.0) if a.no_grounding else None, segmenter=not a.no_grounding)
     said = answer_settings(Config().behaviour)
     speaker, speech_errors = None, []
     if a.speak or a.wav or a.wav_dir:
@@ -70,6 +72,41 @@ def cmd_caption(a) -> int:
     return status
 
 
+def cmd_read(a) -> int:
+    """The text in each photo, as a double press on the device would say it."""
+    from .ocr import load_configured
+    from .preprocess import load_image, to_model_input
+    from .reading import SAY_READ, read_answer
+    import numpy as np
+    b = Config().behaviour
+    reader = load_configured(a.engine, a.threads)
+    if reader is None:
+        raise OCRUnavailableError(f"{SAY_READ['no_reader']} Install an OCR engine: ./install.sh --ocr, or "
+                                  "pip install tesserocr rapidocr-onnxruntime plus apt tesseract-ocr-eng")
+    speaker = None
+    if a.speak:
+        from .audio import PlayerSink
+        from .speech import EspeakLibrary, Speaker
+        speaker = Speaker(lambda: EspeakLibrary(), PlayerSink())
+    status = 0
+    for img in a.images:
+        try:
+            frame = np.asarray(load_image(img))
+        except SeesayError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = 2
+            continue
+        text, kind = read_answer(reader.read(frame), to_model_input(frame, 224, "squash"), b.min_brightness, b.min_sharpness)
+        print(f"{img}: {text}")
+        if speaker:
+            speaker.say(text)
+            speaker.wait(120)
+    if speaker:
+        speaker.close()
+    reader.close()
+    return status
+
+
 def cmd_run(a) -> int:
     from .config import load_config
     cfg = load_config(a.config)
@@ -96,6 +133,14 @@ def main(argv=None) -> int:
     c.add_argument("--wav-dir", help="write every spoken caption to a WAV file in this folder instead")
     c.add_argument("--attention", help="write the attention figure (PNG) here")
     c.add_argument("--json", action="store_true", help="one JSON object per image")
+    c.add_argument("--no-grounding", action="store_true",
+                   help="the captioner's own best beam, not steered by the class head (as behaviour.grounding = false)")
+
+    rd = sub.add_parser("read", help="read the text in image files (signs, labels, pages)")
+    rd.add_argument("images", nargs="+", help="JPEG/PNG files")
+    rd.add_argument("--engine", default="auto", help="auto | ppocr-tesseract | tesseract | rapidocr (default: %(default)s)")
+    rd.add_argument("--threads", type=int, default=2, help="CPU threads (default: %(default)s)")
+    rd.add_argument("--speak", action="store_true", help="say the text on the speaker")
 
     r = sub.add_parser("run", help="the button daemon (what systemd runs)")
     r.add_argument("--config", help="TOML config (default: /etc/seesay/seesay.toml if present, else built-in defaults)")
@@ -130,6 +175,8 @@ def _dispatch(a) -> int:
         return cmd_caption(a)
     if a.cmd == "run":
         return cmd_run(a)
+    if a.cmd == "read":
+        return cmd_read(a)
     if a.cmd == "doctor":
         from .doctor import doctor
         return doctor(a.config)

@@ -5,7 +5,7 @@ import logging
 import signal
 
 from .audio import PlayerSink, WavSink
-from .button import make_button
+from .button import DoublePress, make_button
 from .camera import make_camera
 from .captioner import Captioner
 from .grounding import GroundingSettings
@@ -25,33 +25,52 @@ def make_speaker(cfg, sink=None) -> Speaker:
     return Speaker(lambda: make_engine(cfg.speech), sink or make_sink(cfg.speech), on_error=speech_error_logger)
 
 
-def build_daemon(cfg, camera=None, speaker=None, notifier=None) -> Daemon:
+def load_reader_or_none(cfg):
+    """The configured text reader, or None: reading off, or its engine missing (logged with the fix;
+    a double press then says that reading is not installed)."""
+    from .ocr import load_configured
+    try:
+        reader = load_configured(cfg.reading.engine, cfg.reading.threads)
+    except SeesayError as e:
+        log.error("reading text is off: %s", e)
+        return None
+    if reader is None and cfg.reading.engine == "auto":
+        log.info("reading text is off: no OCR engine installed (./install.sh --ocr adds one)")
+    return reader
+
+
+def build_daemon(cfg, camera=None, speaker=None, notifier=None, reader=None) -> Daemon:
     m = cfg.model
     return Daemon(cfg, camera or make_camera(cfg.camera), speaker or make_speaker(cfg),
                   lambda: Captioner(m.bundle, backend=m.backend, threads=m.threads, beam=m.beam,
                                     grounding=None if cfg.behaviour.grounding else GroundingSettings(penalty=0.0),
                                     segmenter=cfg.behaviour.grounding and cfg.behaviour.segmenter),
-                  notifier if notifier is not None else Notifier())
+                  notifier if notifier is not None else Notifier(), reader=reader)
 
 
 def run_daemon(cfg, pin_factory=None) -> int:
-    daemon = build_daemon(cfg)
+    daemon = build_daemon(cfg, reader=load_reader_or_none(cfg))
+    # a double press reads only while there is a reader: without one, single presses do not wait
+    press = DoublePress(daemon.press, cfg.reading.double_press_s) if daemon.reader is not None else daemon.press
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
     try:
         # the button first: "ready" is said only when a press can be heard
-        button = make_button(cfg.button, daemon.press, pin_factory)
+        button = make_button(cfg.button, press if cfg.button.kind == "gpio" else daemon.press, pin_factory)
     except SeesayError:  # its message goes to stderr once, from run_cli
         daemon.speaker.say(SAY["button"])  # nobody can press for an answer, so it is said now, then exit
         _close(daemon)
         raise
     daemon.start()
-    log.info("seesay ready: camera %s, button %s, backend %s", cfg.camera.source, cfg.button.kind, cfg.model.backend)
+    log.info("seesay ready: camera %s, button %s, backend %s, reading %s", cfg.camera.source, cfg.button.kind,
+             cfg.model.backend, daemon.reader.name if daemon.reader else "off")
     try:
         return daemon.run()
     finally:
         if button is not None:
             button.close()
+        if isinstance(press, DoublePress):
+            press.close()
         _close(daemon)
         log.info("seesay stopped")
 

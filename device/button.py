@@ -17,6 +17,7 @@ log = logging.getLogger("seesay.button")
 class Press(enum.Enum):
     SHORT = "short"  # describe / stop talking
     LONG = "long"  # repeat the last description
+    DOUBLE = "double"  # two short presses: read the text in view
     QUIT = "quit"  # keyboard only: leave the demo
 
 
@@ -72,6 +73,57 @@ class GPIOButton:
         self.close()
 
 
+class DoublePress:
+    """Between a button and the daemon: a short press followed by another within window_s is one
+    DOUBLE; a lone short press is passed on when the window closes (the wait is the price of
+    double presses, paid only while reading is on). LONG and QUIT pass straight through, after a
+    pending short press, so the order of events is kept."""
+
+    def __init__(self, on_press: Callable[[Press], None], window_s: float):
+        self._emit, self.window_s = on_press, window_s
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def __call__(self, kind: Press) -> None:
+        if kind is not Press.SHORT:
+            self._flush()
+            self._emit(kind)
+            return
+        with self._lock:
+            if self._timer is not None:  # the second press of a double
+                self._timer.cancel()
+                self._timer = None
+                double = True
+            else:
+                self._timer = t = threading.Timer(self.window_s, self._expired)
+                t.daemon = True
+                t.start()
+                double = False
+        if double:
+            self._emit(Press.DOUBLE)
+
+    def _expired(self) -> None:
+        with self._lock:
+            mine = self._timer is not None and self._timer is threading.current_thread()  # not a newer one
+            if mine:
+                self._timer = None
+        if mine:
+            self._emit(Press.SHORT)
+
+    def _flush(self) -> None:
+        with self._lock:
+            pending, self._timer = self._timer, None
+        if pending is not None:
+            pending.cancel()
+            self._emit(Press.SHORT)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+
 def _setup_advice(pin: int, e: Exception, fell_back: list[str]) -> str:
     from gpiozero.exc import BadPinFactory
     why = f" ({'; '.join(fell_back)})" if fell_back else ""
@@ -85,7 +137,8 @@ def _setup_advice(pin: int, e: Exception, fell_back: list[str]) -> str:
 
 
 class KeyboardButton:
-    """Enter = short press, `r` Enter = long press (repeat), `q` Enter or end of input = quit."""
+    """Enter = short press, `r` Enter = long press (repeat), `d` Enter = double press (read text),
+    `q` Enter or end of input = quit."""
 
     def __init__(self, on_press: Callable[[Press], None], stream=None):
         self._emit, self._stream = on_press, stream or sys.stdin
@@ -97,7 +150,8 @@ class KeyboardButton:
             cmd = line.strip().lower()
             if cmd in ("q", "quit", "exit"):
                 break
-            self._emit(Press.LONG if cmd in ("r", "repeat", "l") else Press.SHORT)
+            self._emit(Press.LONG if cmd in ("r", "repeat", "l") else Press.DOUBLE if cmd in ("d", "read", "2")
+                       else Press.SHORT)
         self._emit(Press.QUIT)
 
     def close(self) -> None:

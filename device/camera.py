@@ -98,6 +98,10 @@ class OpenCVCamera:
         self.device, self.size, self._cap = device, (width, height), None
 
     def open(self) -> None:
+        import os
+        # OpenCV's own GStreamer/V4L2 warnings go straight to stderr: errors only, unless -v
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         try:
             import cv2
         except ImportError as e:

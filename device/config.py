@@ -66,17 +66,30 @@ class BehaviourConfig:
 
 
 @dataclass(frozen=True)
+class ReadingConfig:
+    # auto = the best installed engine (ppocr-tesseract, then tesseract), else no reading | ppocr-tesseract
+    # | tesseract | rapidocr | none. With an engine, a double press reads the text in view.
+    engine: str = "auto"
+    # a second short press within this many seconds of the first reads instead of describing; a
+    # single press waits this long before it describes (only while an engine is loaded)
+    double_press_s: float = 0.4
+    threads: int = 2  # CPU threads of the reader
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     button: ButtonConfig = field(default_factory=ButtonConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    reading: ReadingConfig = field(default_factory=ReadingConfig)
 
 
 _CHOICES = {("model", "backend"): ("cpu", "edgetpu", "tensorrt"), ("camera", "source"): ("picamera2", "opencv", "files"),
             ("button", "kind"): ("gpio", "keyboard", "none"), ("speech", "engine"): ("library", "command"),
-            ("speech", "output"): ("player", "wav")}
+            ("speech", "output"): ("player", "wav"),
+            ("reading", "engine"): ("auto", "ppocr-tesseract", "tesseract", "rapidocr", "none")}
 
 
 def _section(cls, name: str, data: dict, where: str):
@@ -110,8 +123,10 @@ def parse_config(data: dict, where: str = "config") -> Config:
     cfg = Config(**{n: _section(cls, n, data.get(n, {}), where) for n, cls in sections.items()})
     if cfg.camera.source == "files" and not cfg.camera.path:
         raise ConfigError(f"{where}: camera.source = \"files\" needs camera.path (an image or a folder)")
-    if cfg.model.beam < 1 or cfg.model.threads < 1:
-        raise ConfigError(f"{where}: model.beam and model.threads must be at least 1")
+    if not 0.05 <= cfg.reading.double_press_s <= 2.0:
+        raise ConfigError(f"{where}: reading.double_press_s = {cfg.reading.double_press_s}; give 0.05 to 2 seconds")
+    if cfg.model.beam < 1 or cfg.model.threads < 1 or cfg.reading.threads < 1:
+        raise ConfigError(f"{where}: model.beam, model.threads and reading.threads must be at least 1")
     return cfg
 
 

@@ -17,6 +17,7 @@ from .answer import compose
 from .config import answer_settings
 from .preprocess import to_model_input
 from .quality import frame_problem
+from .reading import SAY_READ, read_answer
 
 log = logging.getLogger("seesay.daemon")
 
@@ -45,14 +46,15 @@ SAY = {
 class Answer:
     press_t: float  # monotonic time of the press that asked
     text: str  # what was said
-    kind: str  # caption | repeat | dark | blurred | camera | image | model | no_model | nothing_yet
+    kind: str  # caption | repeat | text | no_text | small | no_reader | dark | blurred | camera | image | model | ...
     caption_ms: float = 0.0
 
 
 class Daemon:
-    def __init__(self, cfg, camera, speaker, load_captioner, notifier=None):
-        """load_captioner: () -> Captioner, called at start (and again after a failure)."""
-        self.cfg, self.camera, self.speaker = cfg, camera, speaker
+    def __init__(self, cfg, camera, speaker, load_captioner, notifier=None, reader=None):
+        """load_captioner: () -> Captioner, called at start (and again after a failure).
+        reader: a loaded device.ocr Reader for double presses, or None (no reading)."""
+        self.cfg, self.camera, self.speaker, self.reader = cfg, camera, speaker, reader
         self._load_captioner, self.captioner = load_captioner, None
         self.notifier = notifier
         self.events: queue.Queue = queue.Queue(maxsize=cfg.behaviour.busy_queue)
@@ -84,7 +86,7 @@ class Daemon:
             self.notifier.watchdog()
 
     def _say(self, text: str, kind: str, press_t: float, caption_ms: float = 0.0) -> None:
-        if kind not in ("caption", "repeat"):
+        if kind not in ("caption", "repeat", "text"):
             log.warning("answered %s: %s", kind, text)
             if self.cfg.speech.earcons:
                 self.speaker.earcon("error")
@@ -134,6 +136,8 @@ class Daemon:
             self.stats["accepted"] += 1
             if kind is Press.LONG:
                 self._repeat(t)
+            elif kind is Press.DOUBLE:
+                self._read(t)
             else:
                 self._describe(t)
             self._coalesce()
@@ -159,15 +163,10 @@ class Daemon:
         else:
             self._say(SAY["nothing_yet"], "nothing_yet", t)
 
-    def _describe(self, t: float) -> None:
-        self.state = State.CAPTURING
-        if self.cfg.speech.earcons:
-            self.speaker.earcon("heard")
-        if self.captioner is None and not self._load():
-            return self._say(SAY["no_model"], "no_model", t)
-        size = self.captioner.bundle.image_size
+    def _capture(self, t: float):
+        """The camera frame, or None once the failure has been said."""
         try:
-            pixels = to_model_input(self.camera.capture(), size, self.captioner.bundle.geometry)
+            return self.camera.capture()
         except ImageError as e:
             log.error("frame unreadable: %s", e)
             return self._say(SAY["image"], "image", t)
@@ -181,6 +180,46 @@ class Daemon:
         except Exception as e:
             log.exception("camera failed unexpectedly: %s", e)
             return self._say(SAY["camera"], "camera", t)
+
+    def _read(self, t: float) -> None:
+        self.state = State.CAPTURING
+        if self.cfg.speech.earcons:
+            self.speaker.earcon("heard")
+        if self.reader is None:
+            return self._say(SAY_READ["no_reader"], "no_reader", t)
+        frame = self._capture(t)
+        if frame is None:
+            return
+        self.state = State.THINKING
+        self._ping()
+        try:
+            lines = self.reader.read(frame)
+        except Exception as e:
+            log.exception("reading failed: %s", e)
+            return self._say(SAY_READ["failed"], "failed", t)
+        b = self.cfg.behaviour
+        small = to_model_input(frame, 224, "squash")  # the frame checks' own scale: the captioner's input
+        text, kind = read_answer(lines, small, b.min_brightness, b.min_sharpness)
+        log.info("read %s: %r", kind, text)
+        if kind == "text":
+            self.last_description = text
+            return self._say(text, "text", t)
+        self._say(text, kind, t)
+
+    def _describe(self, t: float) -> None:
+        self.state = State.CAPTURING
+        if self.cfg.speech.earcons:
+            self.speaker.earcon("heard")
+        if self.captioner is None and not self._load():
+            return self._say(SAY["no_model"], "no_model", t)
+        frame = self._capture(t)
+        if frame is None:
+            return
+        try:
+            pixels = to_model_input(frame, self.captioner.bundle.image_size, self.captioner.bundle.geometry)
+        except ImageError as e:
+            log.error("frame unreadable: %s", e)
+            return self._say(SAY["image"], "image", t)
         b = self.cfg.behaviour
         problem = frame_problem(pixels, b.min_brightness, b.min_sharpness)
         if problem:
@@ -198,7 +237,7 @@ class Daemon:
         self._say(text, "caption", t, cap.timings_ms["total"])
 
     def close(self) -> None:
-        for part in (self.camera, self.captioner):
+        for part in (self.camera, self.captioner, self.reader):
             try:
                 if part is not None:
                     part.close()

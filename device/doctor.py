@@ -25,8 +25,9 @@ def doctor(config_path: str | None = None) -> int:
 
     def config():
         nonlocal cfg
+        from .config import DEFAULT_PATH
         cfg = load_config(config_path)
-        return config_path or "defaults (no /etc/seesay/seesay.toml)"
+        return config_path or (str(DEFAULT_PATH) if DEFAULT_PATH.is_file() else f"defaults (no {DEFAULT_PATH})")
     ok &= _check("config", config)
     if cfg is None:
         return 1
@@ -84,6 +85,17 @@ def doctor(config_path: str | None = None) -> int:
             return f"{len(cards)} playback device(s), e.g. {cards[0]}"
         return f"player {player}"
     ok &= _check("audio output", audio)
+
+    def reading():
+        from .ocr import load_configured
+        r = load_configured(cfg.reading.engine, cfg.reading.threads)
+        if r is None:
+            if cfg.reading.engine == "none":
+                return "off ([reading] engine = \"none\")"
+            raise OSError("no OCR engine installed, so a double press cannot read: ./install.sh --ocr adds one")
+        r.close()
+        return f"{r.name} ({r.version}); double press within {cfg.reading.double_press_s:.2f} s reads text"
+    _check("reading text", reading, required=cfg.reading.engine not in ("auto", "none"))
 
     def gpio():
         if cfg.button.kind != "gpio":

@@ -22,6 +22,10 @@ class BackendUnavailableError(SeesayError, ImportError):
     """A runtime (TFLite, Edge TPU, TensorRT) is not installed on this machine."""
 
 
+class OCRUnavailableError(BackendUnavailableError):
+    """The configured text-reading engine (Tesseract, RapidOCR) is not installed."""
+
+
 class ImageError(SeesayError, ValueError):
     """An image could not be read or decoded."""
 

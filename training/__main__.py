@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the CLI
 
@@ -76,8 +77,23 @@ def main(argv=None) -> int:
     c.add_argument("images", help="folder of JPEGs")
     c.add_argument("-n", type=int, default=200, help="images to compare (default: %(default)s)")
 
+    x = sub.add_parser("text-scenes", help="write the seeded reading test set: signs, labels, pages over photos")
+    x.add_argument("out", help="folder to write (NNNN.jpg + truth.json)")
+    x.add_argument("--backgrounds", default=str(Path(__file__).resolve().parent.parent.parent / "shared/data/flickr8k/images"),
+                   help="folder of photos to render over (default: %(default)s)")
+    x.add_argument("-n", type=int, default=240, help="number of scenes, half clean and half hard (default: %(default)s)")
+    x.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+
+    o = sub.add_parser("ocr-eval", help="word/character accuracy, latency, memory and size of the reading engines")
+    o.add_argument("scenes", help="folder written by text-scenes")
+    o.add_argument("--engines", nargs="+", default=["ppocr-tesseract", "tesseract", "rapidocr"], help="engines to measure (default: %(default)s)")
+    o.add_argument("--bundle", help="bundle whose encoder the read latency is compared with (default: as for device caption)")
+    o.add_argument("--json", help="also write the full report (with the worst reads) here")
+
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.cmd in ("text-scenes", "ocr-eval"):  # no TensorFlow: images and the device's readers only
+        return run_cli(lambda: _dispatch(args))
     from .quiet_tf import import_tensorflow
     import_tensorflow(args.verbose)
     return run_cli(lambda: _dispatch(args))
@@ -96,6 +112,16 @@ def _dispatch(args) -> None:
         from tqdm import tqdm
         from .synthetic import write_scenes
         print(write_scenes(args.out, args.n, args.seed, progress=lambda r: tqdm(r, desc="scenes", unit="img")))
+    elif args.cmd == "text-scenes":
+        from .text_scenes import make_text_scenes
+        truth = make_text_scenes(args.out, args.backgrounds, args.n, args.seed)
+        print(f"{len(truth)} text scenes in {args.out}")
+    elif args.cmd == "ocr-eval":
+        from .ocr_eval import evaluate, print_report
+        r = evaluate(args.scenes, args.engines, args.bundle)
+        print_report(r)
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=2))
     elif args.cmd == "check-weights":
         from .weights_check import check
         print(json.dumps(check(args.tflite, args.images, args.n), indent=2))

@@ -14,6 +14,10 @@ EDGETPU_LIB = "libedgetpu.so.1"
 def load_edgetpu_delegate(device: str | None = None):
     mod = interpreter_module()
     try:
+        # the library is opened first: a failed load_delegate leaves a half-made Delegate whose
+        # __del__ prints "Exception ignored ... no attribute '_library'" to stderr
+        import ctypes
+        ctypes.CDLL(EDGETPU_LIB)
         return mod.load_delegate(EDGETPU_LIB, {"device": device} if device else {})
     except (ValueError, OSError) as e:
         raise BackendUnavailableError(
