@@ -60,11 +60,14 @@ def main(argv=None) -> int:
         p.add_argument("--beam", type=int, help="beam width (default: the bundle's)")
         p.add_argument("--report-dir", help="write report.md/report.json there, leaving the bundle's own report "
                                             "(e.g. for a check on other data)")
+        p.add_argument("--arm64-root", help="also run the bundle's int8 side in this Bookworm arm64 root under qemu "
+                                            "(build/pi-root after ./run.sh pi-check): the kernels a Pi runs")
         _check_args(p)
         a = p.parse_args(argv[1:])
         def run():
             from .check import check
-            return check(a.checkpoint, a.bundle, a.data, a.limit, a.beam, a.threshold, report_dir=a.report_dir)
+            return check(a.checkpoint, a.bundle, a.data, a.limit, a.beam, a.threshold, report_dir=a.report_dir,
+                         arm64_root=a.arm64_root)
     elif argv[:1] == ["rounding"]:
         p = argparse.ArgumentParser(prog="python -m convert rounding",
                                     description="Identical captions of the float model against itself with only the "

@@ -103,14 +103,17 @@ def mounted(root: Path):
         if Path("/", f).is_file():
             (root / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path("/", f), root / f)
+    mine = []  # only what this call mounted is unmounted: calls may nest
     try:
         for args, target in _mounts(root):
             target.mkdir(parents=True, exist_ok=True)
             if subprocess.run(["mountpoint", "-q", str(target)]).returncode != 0:
                 _sh(["mount", *args, str(target)], f"mounting {target}")
+                mine.append(target)
         yield root
     finally:
-        unmount_all(root)
+        for target in reversed(mine):
+            subprocess.run(["umount", "-l", str(target)], capture_output=True)
 
 
 def run_in(root: Path, script: str, user: str | None = None, input: str | None = None,
@@ -136,6 +139,12 @@ def captions_in_root(root: Path, bundle: str | Path, photos: list[Path], beam: i
     out: dict[str, dict] = {}
     work = Path(tempfile.mkdtemp(prefix="seesay-check-", dir=root / "tmp"))
     inside = "/" + str(work.relative_to(root))
+    with mounted(root):
+        _caption_batches(root, bundle, photos, beam, grounding, batch, work, inside, out)
+    return out
+
+
+def _caption_batches(root, bundle, photos, beam, grounding, batch, work, inside, out) -> None:
     try:
         shutil.copytree(bundle, work / "bundle")
         (work / "photos").mkdir()
@@ -154,4 +163,3 @@ def captions_in_root(root: Path, bundle: str | Path, photos: list[Path], beam: i
                 out[Path(j["image"]).name] = j
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return out

@@ -77,7 +77,10 @@ def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: 
 
 
 def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int | None = None,
-          beam: int | None = None, threshold: float = 1.0, samples: int = 6, report_dir: str | None = None) -> dict:
+          beam: int | None = None, threshold: float = 1.0, samples: int = 6, report_dir: str | None = None,
+          arm64_root: str | None = None) -> dict:
+    """arm64_root: also caption the held-out images with the bundle inside that Bookworm arm64 root
+    (made by ./run.sh pi-check), on the aarch64 kernels a Pi runs, and report how they compare."""
     mcfg, vocab, encoder, decoder, meta, cap = load_pair(checkpoint, bundle_dir)
     beam = beam or cap.beam
     items = held_out(meta, data, limit)
@@ -126,6 +129,15 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
                                     "float_encoder_bundle_decoder": float(np.mean([dec_only[k] for k in refs]))},
               "distinct_captions": {"float": len(set(f_hyp.values())), "bundle": len(set(q_hyp.values()))},
               "latency_ms": lat, "size_bytes": sizes, "passed": drop <= threshold}
+    if arm64_root:
+        from .arm64 import captions_in_root
+        paths = {s.image.name: s.image for s in items if s.image.name in refs}
+        arm = captions_in_root(Path(arm64_root), bundle_dir, list(paths.values()), beam, grounding=False)
+        a_hyp = {k: arm[k]["caption"] for k in refs}
+        n_arm = sum(arm[k]["tokens"] == q_ids[k] for k in refs)
+        report["arm64"] = {"root": str(arm64_root), "bundle_metrics": caption_metrics(a_hyp, refs),
+                           "identical_to_x86_int8": n_arm / len(refs),
+                           "identical_to_float": sum(arm[k]["tokens"] == f_ids[k] for k in refs) / len(refs)}
     if raws:  # what the device says: captions steered by the class head, with the bundle's settings and tuned here
         from .grounding_tune import grounded, tune
         tuned, rows = tune(cap, raws, refs, beam, coverage)
@@ -202,4 +214,9 @@ def _markdown(r: dict) -> str:
     s += ["## Samples", ""]
     for smp in r["samples"]:
         s += [f"**{smp['image']}**  ", f"float: {smp['float']}  ", f"bundle: {smp['bundle']}  ", f"![]({smp['figure']})", ""]
+    if "arm64" in r:
+        a = r["arm64"]
+        s += ["", f"## On arm64 ({a['root']}, under qemu)", "",
+              f"BLEU-4 {a['bundle_metrics']['bleu4']:.4f}, CIDEr {a['bundle_metrics']['cider']:.4f}; captions identical "
+              f"to this machine's int8 ones: {a['identical_to_x86_int8']:.1%}, to the float model's: {a['identical_to_float']:.1%}."]
     return "\n".join(s)
