@@ -75,9 +75,10 @@ def cmd_caption(a) -> int:
 def cmd_read(a) -> int:
     """The text in each photo, as a double press on the device would say it."""
     from .ocr import load_configured
-    from .preprocess import load_image, to_model_input
-    from .reading import SAY_READ, read_answer
     import numpy as np
+
+    from .preprocess import load_image
+    from .reading import SAY_READ, read_frame
     b = Config().behaviour
     reader = load_configured(a.engine, a.threads)
     if reader is None:
@@ -96,7 +97,7 @@ def cmd_read(a) -> int:
             print(f"error: {e}", file=sys.stderr)
             status = 2
             continue
-        text, kind = read_answer(reader.read(frame), to_model_input(frame, 224, "squash"), b.min_brightness, b.min_sharpness)
+        text, _ = read_frame(reader, frame, b.min_brightness, b.min_sharpness)
         print(f"{img}: {text}")
         if speaker:
             speaker.say(text)

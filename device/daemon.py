@@ -17,7 +17,7 @@ from .answer import compose
 from .config import answer_settings
 from .preprocess import to_model_input
 from .quality import frame_problem
-from .reading import SAY_READ, read_answer
+from .reading import SAY_READ, read_frame
 
 log = logging.getLogger("seesay.daemon")
 
@@ -192,14 +192,12 @@ class Daemon:
             return
         self.state = State.THINKING
         self._ping()
+        b = self.cfg.behaviour
         try:
-            lines = self.reader.read(frame)
+            text, kind = read_frame(self.reader, frame, b.min_brightness, b.min_sharpness)
         except Exception as e:
             log.exception("reading failed: %s", e)
             return self._say(SAY_READ["failed"], "failed", t)
-        b = self.cfg.behaviour
-        small = to_model_input(frame, 224, "squash")  # the frame checks' own scale: the captioner's input
-        text, kind = read_answer(lines, small, b.min_brightness, b.min_sharpness)
         log.info("read %s: %r", kind, text)
         if kind == "text":
             self.last_description = text

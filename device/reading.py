@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from .ocr import TextLine
+from .preprocess import to_model_input
 from .quality import frame_problem
 
 SAY_READ = {
@@ -34,3 +35,9 @@ def read_answer(lines: list[TextLine], small_frame, min_brightness: float, min_s
     if any(legible(l) for l in lines):
         return SAY_READ["small"], "small"
     return SAY_READ["no_text"], "no_text"
+
+
+def read_frame(reader, frame, min_brightness: float, min_sharpness: float) -> tuple[str, str]:
+    """A camera frame -> (what to say, kind): the one path for a double press and `device read`."""
+    small = to_model_input(frame, 224, "squash")  # the frame checks' own scale: the captioner's input size
+    return read_answer(reader.read(frame), small, min_brightness, min_sharpness)

@@ -96,7 +96,7 @@ def evaluate(folder: str | Path, engines=("ppocr-tesseract", "tesseract", "rapid
             rows.append({"image": k, "kind": t["kind"], "difficulty": t["difficulty"], "read": hyp,
                          "word": accuracy(words(ref), words(hyp)),
                          "char": accuracy(list(" ".join(words(ref))), list(" ".join(words(hyp))))})
-        enc = [0.0] * 0
+        enc = []
         for _ in range(30):  # the encoder, interleaved with nothing else: its median in this same run
             t0 = time.perf_counter()
             cap.encode_raw(px)

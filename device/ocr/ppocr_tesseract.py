@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..errors import OCRUnavailableError
 from .base import TextLine, reading_order
-from .tesseract import INSTALL, TesseractReader
+from .tesseract import TesseractReader
 
 LINE_HEIGHT_PX = 48  # crops are scaled up to this height: Tesseract reads 20-50 px capitals best
 MAX_SIDE_PX = 640  # the detector sees the frame at most this large (larger costs time, not accuracy)
