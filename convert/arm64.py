@@ -116,50 +116,57 @@ def mounted(root: Path):
             subprocess.run(["umount", "-l", str(target)], capture_output=True)
 
 
-def run_in(root: Path, script: str, user: str | None = None, input: str | None = None,
-           timeout: float = 3600) -> subprocess.CompletedProcess:
-    """bash -c SCRIPT inside the root (as root, or --userspec user), output captured."""
-    argv = ["chroot", *([f"--userspec={user}:{user}"] if user else []), str(root), "/bin/bash", "-c", script]
+def run_in(root: Path, script: str, timeout: float = 3600) -> subprocess.CompletedProcess:
+    """bash -c SCRIPT inside the root, as root, output captured."""
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
            "HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(argv, capture_output=True, text=True, input=input, timeout=timeout, env=env)
+    return subprocess.run(["chroot", str(root), "/bin/bash", "-c", script], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def run_device(root: Path, args: str) -> subprocess.CompletedProcess:
+    """`python -m device ARGS` as installed in the root (its venv, from its app folder)."""
+    return run_in(root, f"cd {INSTALLED_APP} && {INSTALLED_PYTHON} -m device {args}")
 
 
 def installed(root: Path) -> bool:
     return (root / INSTALLED_PYTHON.lstrip("/")).exists() and (root / INSTALLED_APP.lstrip("/")).is_dir()
 
 
+def caption_args(bundle: str | Path, beam: int | None = None, grounding: bool = True) -> list[str]:
+    """`device caption` options for one JSON answer per photo: the same on both machines."""
+    return ["caption", "--json", "--bundle", str(bundle), *(["--beam", str(beam)] if beam else []),
+            *([] if grounding else ["--no-grounding"])]
+
+
+def answers(stdout: str) -> dict[str, dict]:
+    """`device caption --json` output -> photo name -> its answer (tokens, caption, answer)."""
+    return {Path(j["image"]).name: j for j in map(json.loads, stdout.splitlines())}
+
+
 def captions_in_root(root: Path, bundle: str | Path, photos: list[Path], beam: int | None = None,
                      grounding: bool = True, batch: int = 50) -> dict[str, dict]:
-    """photo name -> the installed device CLI's JSON answer (tokens, caption, answer), captioned
-    inside the arm64 root with its own Python, numpy and aarch64 TFLite runtime.
-    The bundle and photos are copied in for the call and removed after it."""
+    """photo name -> the installed device CLI's JSON answer, captioned inside the arm64 root with
+    its own Python, numpy and aarch64 TFLite runtime. The bundle and photos are copied in for the
+    call and removed after it."""
     if not installed(root):
         raise EmulationError(f"{root} has no installed seesay: run ./run.sh pi-check first")
     out: dict[str, dict] = {}
     work = Path(tempfile.mkdtemp(prefix="seesay-check-", dir=root / "tmp"))
     inside = "/" + str(work.relative_to(root))
-    with mounted(root):
-        _caption_batches(root, bundle, photos, beam, grounding, batch, work, inside, out)
-    return out
-
-
-def _caption_batches(root, bundle, photos, beam, grounding, batch, work, inside, out) -> None:
     try:
         shutil.copytree(bundle, work / "bundle")
         (work / "photos").mkdir()
         for p in photos:
             shutil.copyfile(p, work / "photos" / p.name)
-        opts = ["--json", "--bundle", f"{inside}/bundle", *(["--beam", str(beam)] if beam else []),
-                *([] if grounding else ["--no-grounding"])]
+        opts = " ".join(caption_args(f"{inside}/bundle", beam, grounding))
         names = [p.name for p in photos]
-        for i in range(0, len(names), batch):  # one interpreter start per batch: they take seconds under qemu
-            files = " ".join(f"{inside}/photos/{n}" for n in names[i:i + batch])
-            r = run_in(root, f"cd {INSTALLED_APP} && {INSTALLED_PYTHON} -m device caption {' '.join(opts)} {files}")
-            if r.returncode != 0:
-                raise EmulationError(f"captioning in the arm64 root failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
-            for line in r.stdout.splitlines():
-                j = json.loads(line)
-                out[Path(j["image"]).name] = j
+        with mounted(root):
+            for i in range(0, len(names), batch):  # one interpreter start per batch: they take seconds under qemu
+                r = run_device(root, f"{opts} " + " ".join(f"{inside}/photos/{n}" for n in names[i:i + batch]))
+                if r.returncode != 0:
+                    raise EmulationError(f"captioning in the arm64 root failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
+                out.update(answers(r.stdout))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return out

@@ -19,7 +19,7 @@ import wave
 from pathlib import Path
 
 from . import arm64
-from .arm64 import INSTALLED_APP, INSTALLED_PYTHON, REPO, run_in
+from .arm64 import INSTALLED_PYTHON, REPO, answers, caption_args, run_device, run_in
 from .errors import ConvertError
 
 SRC_INSIDE = "/root/seesay"  # where the clone sits in the root, as a user's checkout would
@@ -66,12 +66,11 @@ def dev_photos(data: Path, n: int) -> tuple[list[Path], dict[str, list[str]]]:
 
 
 def x86_captions(bundle: Path, photos: list[Path], grounding: bool) -> dict[str, dict]:
-    r = subprocess.run([sys.executable, "-m", "device", "caption", "--json", "--bundle", str(bundle),
-                        *([] if grounding else ["--no-grounding"]), *map(str, photos)],
+    r = subprocess.run([sys.executable, "-m", "device", *caption_args(bundle, grounding=grounding), *map(str, photos)],
                        cwd=REPO, capture_output=True, text=True)
     if r.returncode != 0:
         raise PiCheckFailed(f"x86 captions failed: {r.stderr[-2000:]}")
-    return {Path(j["image"]).name: j for j in map(json.loads, r.stdout.splitlines())}
+    return answers(r.stdout)
 
 
 def compare(x86: dict[str, dict], arm: dict[str, dict], refs: dict[str, list[str]]) -> dict:
@@ -192,16 +191,16 @@ def pi_check(data: Path = DEFAULT_DATA, n_photos: int = 200) -> int:
         _expect(r.returncode == 0, f"installed runtime: numpy, Pillow: {r.stdout.strip()}", r)
 
         _step("installed commands")
-        r = run_in(root, f"cd {INSTALLED_APP} && {INSTALLED_PYTHON} -m device verify /var/lib/seesay/bundle")
+        r = run_device(root, "verify /var/lib/seesay/bundle")
         _expect(r.returncode == 0 and "OK" in r.stdout, f"verify: {r.stdout.strip()}", r)
-        r = run_in(root, f"cd {INSTALLED_APP} && {INSTALLED_PYTHON} -m device doctor")
+        r = run_device(root, "doctor")
         print("  " + "\n  ".join(r.stdout.strip().splitlines()))
         fails = {l.split("]")[1].split(":")[0].strip() for l in r.stdout.splitlines() if l.startswith("[FAIL]")}
         _expect(r.returncode == 1 and fails == {"camera", "audio output", "button"},
                 "doctor: exit 1; only camera, audio output and button fail (an emulated root has none of them)", r)
         _expect("Traceback" not in r.stdout + r.stderr and not r.stderr.strip(), "doctor printed nothing on stderr", r)
         samples = sorted((REPO / "samples").glob("*.jpg"))
-        r = run_in(root, f"cd {INSTALLED_APP} && {INSTALLED_PYTHON} -m device caption /root/seesay/samples/*.jpg")
+        r = run_device(root, f"caption {SRC_INSIDE}/samples/*.jpg")
         print("  " + "\n  ".join(re.sub(r"\s+\(\d+ ms\)$", "", l) for l in r.stdout.strip().splitlines()))
         _expect(r.returncode == 0 and len(r.stdout.strip().splitlines()) == len(samples), "caption on the sample photos", r)
 

@@ -200,8 +200,7 @@ class Daemon:
             return self._say(SAY_READ["failed"], "failed", t)
         log.info("read %s: %r", kind, text)
         if kind == "text":
-            self.last_description = text
-            return self._say(text, "text", t)
+            self.last_description = text  # a long press repeats what was read
         self._say(text, kind, t)
 
     def _describe(self, t: float) -> None:
