@@ -13,7 +13,8 @@
 #
 # Stand-ins for tests and image builds (environment): SEESAY_APT_GET, SEESAY_DPKG_QUERY, SEESAY_SYSTEMCTL,
 # SEESAY_USERADD, SEESAY_GROUPADD_MEMBER (usermod), SEESAY_PLATFORM (pi4|pi5|pizero2|jetson|debian),
-# SEESAY_LIVE_SYSTEMD=1 (a staging root whose stand-in systemctl acts as a running system's: reload, restart).
+# SEESAY_LIVE_SYSTEMD=1 (a staging root whose stand-in systemctl acts as a running system's: reload, restart),
+# SEESAY_KILL_AT_ACTION=N (kill -9 itself just before its Nth action: the power-cut test).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,6 +55,8 @@ say() { printf 'seesay: %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 run() {  # every change goes through here: printed under --dry-run, counted otherwise
   CHANGES=$((CHANGES + 1))
+  # the power-cut test: SIGKILL this script just before its Nth action
+  [ "$CHANGES" = "${SEESAY_KILL_AT_ACTION:-0}" ] && kill -9 $$
   if [ "$DRY" = 1 ]; then printf 'would run: %s\n' "$*"; else say "$*"; "$@"; fi
 }
 
@@ -158,6 +161,12 @@ restart=0
 
 # 4. the state folder and the bundle, verified before it is installed
 [ -d "$STATE" ] || run install -d -m 0750 "$STATE"
+# a swap cut short (power, kill): first put the state back to one whole bundle
+if [ ! -d "$STATE/bundle" ] && [ -d "$STATE/bundle.old" ]; then
+  run mv -T "$STATE/bundle.old" "$STATE/bundle"
+elif [ -e "$STATE/bundle.old" ]; then
+  run rm -rf "$STATE/bundle.old"
+fi
 if [ -z "$BUNDLE" ] && [ ! -f "$STATE/bundle/manifest.json" ]; then
   BUNDLE="$SRC/bundles/flickr8k"  # the bundle that ships with seesay: real descriptions without training
   say "no bundle installed yet: installing the shipped one ($BUNDLE)"
@@ -170,10 +179,14 @@ if [ -n "$BUNDLE" ]; then
     echo "would verify: $BUNDLE (with the venv's python, once it exists)"
   fi
   if ! diff -rq "$BUNDLE" "$STATE/bundle" >/dev/null 2>&1; then
-    run rm -rf "$STATE/bundle.new"
+    # a swap a power cut cannot tear: copy beside, flush, then two renames (each atomic). At every
+    # moment bundle/ is whole, or only bundle.old/ is, which the device loads then (device/bundle.py)
+    [ -e "$STATE/bundle.new" ] && run rm -rf "$STATE/bundle.new"
     run cp -r "$BUNDLE" "$STATE/bundle.new"
-    run rm -rf "$STATE/bundle"
-    run mv "$STATE/bundle.new" "$STATE/bundle"
+    run sync
+    [ -d "$STATE/bundle" ] && run mv -T "$STATE/bundle" "$STATE/bundle.old"
+    run mv -T "$STATE/bundle.new" "$STATE/bundle"
+    run rm -rf "$STATE/bundle.old"
     restart=1  # the service loaded the old model at start: it must load this one
   fi
 fi

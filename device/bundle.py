@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from .errors import BundleError, BundleMissingError, SeesayError
 from .preprocess import DEFAULT_GEOMETRY, GEOMETRIES
 from .vocab import Vocabulary
 
+log = logging.getLogger("seesay.bundle")
 SCHEMA = "seesay-bundle"
 SCHEMA_VERSION = 1
 
@@ -130,9 +132,20 @@ def _require(cond: bool, msg: str) -> None:
         raise BundleError(msg)
 
 
+def swap_survivor(path: Path) -> Path:
+    """The bundle to load: PATH, or, when a swap by install.sh was cut short between its two renames
+    (PATH gone, the old one renamed aside to PATH.old), the old bundle, which is whole."""
+    old = path.with_name(path.name + ".old")
+    if not path.exists() and (old / "manifest.json").is_file():
+        log.warning("bundle %s is missing but %s is there (a bundle swap was cut short): using it; "
+                    "run install.sh again to finish the swap", path, old)
+        return old
+    return path
+
+
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """Read and verify a bundle folder. verify=True checks every file's sha256."""
-    path = Path(path)
+    path = swap_survivor(Path(path))
     mpath = path / "manifest.json"
     if not path.is_dir():
         raise BundleMissingError(f"bundle {path}: no such folder; build one with `python -m convert CHECKPOINT --out {path}`")

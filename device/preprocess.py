@@ -6,6 +6,7 @@ the same JPEG gives the same array on every side.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,29 @@ IMAGE_SIZE = 224  # MobileNet's native input side, pixels
 # copies, must be fed). A bundle says which; bundles from before the field are center-crop.
 GEOMETRIES = ("squash", "center-crop")
 DEFAULT_GEOMETRY = "center-crop"
+# A JPEG is decoded at 1/2, 1/4 or 1/8 scale (draft) while it stays at least this many pixels on
+# each side: a 12 MP phone photo decodes as 1000x750, twice what the model's resize needs, and a
+# photo already near the model's size is decoded whole, as in training.
+DRAFT_SIDE = 2 * IMAGE_SIZE
+# Other formats decode at full size; above this (after any draft) an RGB decode would take more
+# than 120 MB, too much beside the models on a 512 MB Pi Zero 2 W.
+MAX_DECODE_PIXELS = 40_000_000
 
 
 def load_image(source: str | Path | bytes) -> Image.Image:
-    """Open a JPEG/PNG (path or bytes) as RGB, honouring EXIF rotation. Raises ImageError."""
+    """Open a JPEG/PNG (path or bytes) as RGB, honouring EXIF rotation, with the decode bounded
+    (DRAFT_SIDE, MAX_DECODE_PIXELS). Raises ImageError."""
     name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
     try:
-        img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        with warnings.catch_warnings():  # Pillow's bomb warning: the size is judged below instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        if img.format == "JPEG":
+            img.draft("RGB", (DRAFT_SIDE, DRAFT_SIDE))  # DCT scaling: the full-size pixels are never made
+        w, h = img.size
+        if w * h > MAX_DECODE_PIXELS:
+            raise ImageError(f"{name}: {w}x{h} pixels is too large to decode on the device (the limit is "
+                             f"{MAX_DECODE_PIXELS // 1_000_000} megapixels); save it smaller or as a JPEG")
         img.load()  # decode now, so a truncated file fails here and not later
         img = ImageOps.exif_transpose(img)
     except FileNotFoundError as e:

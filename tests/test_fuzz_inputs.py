@@ -76,3 +76,47 @@ def test_a_decoded_toml_file_with_a_wrong_type_names_the_key():
     data = tomllib.loads('[model]\nthreads = "two"\n')
     with pytest.raises(ConfigError, match="model.threads"):
         parse_config(data, "seesay.toml")
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    """A PNG that claims w x h pixels (its IHDR) with almost no data: what a decompression bomb
+    looks like before it is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("w,h", [(20000, 20000), (8000, 6000)])
+def test_a_huge_image_is_refused_before_it_is_decoded(tmp_path, w, h):
+    from device.preprocess import load_image
+    f = tmp_path / "huge.png"
+    f.write_bytes(_png_header_only(w, h))
+    with pytest.raises(ImageError, match=r"huge\.png: .*too large.*(smaller|resize)"):
+        load_image(f)
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale_and_gives_the_models_pixels(tmp_path):
+    from device.preprocess import DRAFT_SIDE, load_image
+    f = tmp_path / "phone.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (3000, 4000, 3), dtype=np.uint8)).save(f, quality=80)
+    img = load_image(f)
+    assert img.size == (1000, 750) and min(img.size) >= DRAFT_SIDE  # 1/4 scale: the 12 MP pixels are never made
+    assert preprocess_file(f, 224, "squash").shape == (224, 224, 3)
+    small = tmp_path / "small.jpg"
+    Image.fromarray(np.zeros((375, 500, 3), np.uint8)).save(small)
+    assert load_image(small).size == (500, 375)  # near the model's size: decoded whole, as in training
+
+
+def test_the_cli_and_the_daemon_say_a_huge_image_is_too_large(tmp_path):
+    import subprocess
+    import sys
+    from .conftest import ROOT
+    f = tmp_path / "huge.png"
+    f.write_bytes(_png_header_only(20000, 20000))
+    r = subprocess.run([sys.executable, "-m", "device", "caption", str(f)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "huge.png" in r.stderr and "too large" in r.stderr

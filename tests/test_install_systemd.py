@@ -183,3 +183,44 @@ def test_unit_verifies_and_is_hardened(tmp_path):
     print(line)
     exposure = float(line.split("seesay.service:")[1].split()[0])
     assert exposure <= 2.5
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    files = lambda d: sorted(p.relative_to(d) for p in d.rglob("*") if p.is_file())
+    return files(a) == files(b) and all((a / f).read_bytes() == (b / f).read_bytes() for f in files(a))
+
+
+def test_a_power_cut_at_any_step_of_an_update_boots_a_whole_bundle_and_the_next_run_finishes(stage, bundle, tmp_path):
+    """kill -9 install.sh --bundle NEW (with new code too) just before each of its actions in turn, and
+    once more with the copy of the new bundle cut short; after each: the device loads a verified bundle
+    that is exactly the old or the new one, and install.sh run again ends with the new one and no leftovers."""
+    from device.bundle import load_bundle
+    root, env, tmp = stage
+    old, new = bundle, ROOT / "bundles" / "flickr8k"
+    assert _install(root, env, old).returncode == 0
+    (root / "opt/seesay/app/device/daemon.py").write_text("# an older version\n")  # the update brings new code too
+    installed = tmp / "installed"
+    shutil.copytree(root, installed, symlinks=True)
+    state = root / "var/lib/seesay"
+    points, booted = 0, set()
+    for k in range(1, 200):
+        shutil.rmtree(root)
+        shutil.copytree(installed, root, symlinks=True)
+        r = _install(root, dict(env, SEESAY_KILL_AT_ACTION=str(k)), new)
+        if r.returncode == 0:  # k is past the last action: every step has been cut
+            break
+        assert r.returncode == -9, r.stderr
+        points += 1
+        if (state / "bundle.new").is_dir() and not (state / "bundle.old").exists() and k % 2:
+            for f in sorted((state / "bundle.new").iterdir())[::2]:  # and a copy cut short, at every other point
+                f.unlink()
+        b = load_bundle(state / "bundle")  # what the service loads at boot: verified, sha256 of every file
+        which = "old" if _same_tree(b.path, old) else "new" if _same_tree(b.path, new) else None
+        assert which, f"cut before action {k}: the device would load {b.path}, which is neither bundle whole"
+        booted.add(which)
+        r = _install(root, env, new)
+        assert r.returncode == 0, f"cut before action {k}, the next run failed: {r.stderr}"
+        assert _same_tree(state / "bundle", new) and sorted(p.name for p in state.iterdir()) == ["bundle"]
+    assert points >= 6 and booted == {"old", "new"}, (points, booted)  # code, copy, sync, 2 renames, clean-up
+    r = _install(root, env, new)
+    assert r.returncode == 0 and "nothing to do" in r.stdout
