@@ -75,30 +75,34 @@ def _last_line(text: str) -> str:
 
 
 class WavSink:
-    """Each utterance becomes out_dir/NNNN.wav; remembers when its first audio arrived."""
+    """Each utterance becomes out_dir/NNNN.wav; remembers when its first audio arrived. abort() may
+    come from another thread than the writes (the daemon stopping speech), hence the lock."""
 
     def __init__(self, out_dir: str | Path):
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.files: list[Path] = []
         self._w: wave.Wave_write | None = None
+        self._lock = threading.Lock()
 
     def begin(self, rate: int) -> None:
-        path = self.dir / f"{len(self.files):04d}.wav"
-        self._w = wave.open(str(path), "wb")
-        self._w.setnchannels(1)
-        self._w.setsampwidth(2)
-        self._w.setframerate(rate)
-        self.files.append(path)
+        with self._lock:
+            path = self.dir / f"{len(self.files):04d}.wav"
+            self._w = wave.open(str(path), "wb")
+            self._w.setnchannels(1)
+            self._w.setsampwidth(2)
+            self._w.setframerate(rate)
+            self.files.append(path)
 
     def write(self, pcm: np.ndarray) -> None:
-        if self._w is None:
-            return
-        self._w.writeframes(np.asarray(pcm, np.int16).tobytes())
+        with self._lock:
+            if self._w is not None:
+                self._w.writeframes(np.asarray(pcm, np.int16).tobytes())
 
     def end(self) -> None:
-        if self._w is not None:
-            self._w.close()
-            self._w = None
+        with self._lock:
+            w, self._w = self._w, None
+            if w is not None:
+                w.close()
 
     abort = end

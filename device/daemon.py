@@ -127,23 +127,40 @@ class Daemon:
                 continue
             if kind is Press.QUIT:
                 break
-            if self.state is State.SPEAKING and self.speaker.busy:
-                self.speaker.stop()
-                self.stats["stops"] += 1
-                self.state = State.IDLE
-                if kind is Press.SHORT:
-                    continue  # press while speaking = stop talking
-            self.stats["accepted"] += 1
-            if kind is Press.LONG:
-                self._repeat(t)
-            elif kind is Press.DOUBLE:
-                self._read(t)
-            else:
-                self._describe(t)
+            try:
+                self._handle(kind, t)
+            except Exception as e:  # a bug must cost one answer, never the daemon: said, logged, and on
+                log.exception("press failed unexpectedly: %s", e)
+                self._said_failure(t)
             self._coalesce()
         if self.notifier:
             self.notifier.stopping()
         return 0
+
+    def _handle(self, kind: Press, t: float) -> None:
+        if self.state is State.SPEAKING and self.speaker.busy:
+            self.stats["stops"] += 1
+            self.state = State.IDLE
+            self.speaker.stop()
+            if kind is Press.SHORT:
+                return  # press while speaking = stop talking
+        self.stats["accepted"] += 1
+        if kind is Press.LONG:
+            self._repeat(t)
+        elif kind is Press.DOUBLE:
+            self._read(t)
+        else:
+            self._describe(t)
+
+    def _said_failure(self, t: float) -> None:
+        """After an unexpected failure: the press that was accepted still gets its one answer."""
+        if self.stats["answers"] >= self.stats["accepted"]:
+            return  # it failed stopping speech, or after its answer was on its way
+        try:
+            self._say(SAY["model"], "model", t)
+        except Exception as e:
+            log.error("could not say the failure either: %s", e)
+            self.state = State.IDLE
 
     def _coalesce(self) -> None:
         """Presses that came while capturing/thinking are absorbed: the answer is already on its way."""
@@ -166,7 +183,10 @@ class Daemon:
     def _capture(self, t: float):
         """The camera frame, or None once the failure has been said."""
         try:
-            return self.camera.capture()
+            frame = self.camera.capture()
+            if frame is None:  # None means "already said" here: a driver's None must not be silence
+                raise CameraError("the camera gave no frame")
+            return frame
         except ImageError as e:
             log.error("frame unreadable: %s", e)
             return self._say(SAY["image"], "image", t)

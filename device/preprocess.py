@@ -66,7 +66,7 @@ def to_model_input(img: Image.Image | np.ndarray, size: int = IMAGE_SIZE, geomet
     return uint8 [size, size, 3] RGB."""
     check_geometry(geometry)
     if isinstance(img, np.ndarray):
-        if img.ndim != 3 or img.shape[2] != 3:
+        if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] == 0 or img.shape[1] == 0:
             raise ImageError(f"frame must be HxWx3 RGB, got shape {img.shape}")
         img = Image.fromarray(img.astype(np.uint8, copy=False), "RGB")
     if geometry == "center-crop":

@@ -120,6 +120,9 @@ class Speaker:
         self.on_error = on_error or (lambda e: log.error("speech: %s", e))
         self._jobs: queue.Queue = queue.Queue()
         self._abort = threading.Event()
+        # busy = jobs queued or playing; counted under a lock so that a job queued as the last one
+        # ends, or dropped by stop() before the thread took it, never leaves the count wrong
+        self._pending, self._count_lock = 0, threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
         self._closed = False
@@ -131,12 +134,23 @@ class Speaker:
         self._thread.start()
 
     def say(self, text: str) -> None:
-        self._idle.clear()
-        self._jobs.put(("say", text))
+        self._queue(("say", text))
 
     def earcon(self, name: str) -> None:
-        self._idle.clear()
-        self._jobs.put(("pcm", EARCONS[name]()))
+        self._queue(("pcm", EARCONS[name]()))
+
+    def _queue(self, job) -> None:
+        with self._count_lock:
+            self._pending += 1
+            self._idle.clear()
+        self._jobs.put(job)
+
+    def _done(self, n: int = 1) -> None:
+        with self._count_lock:
+            self._pending -= n
+            if self._pending <= 0:
+                self._pending = 0
+                self._idle.set()
 
     @property
     def busy(self) -> bool:
@@ -147,13 +161,22 @@ class Speaker:
 
     def stop(self) -> None:
         """Interrupt the current sound and drop queued ones."""
+        dropped, closing = 0, False
         while True:
             try:
-                self._jobs.get_nowait()
+                job = self._jobs.get_nowait()
             except queue.Empty:
                 break
+            dropped, closing = dropped + (job is not None), closing or job is None
+        if closing:
+            self._jobs.put(None)  # close() asked the thread to end: that is not dropped
+        if dropped:
+            self._done(dropped)
         self._abort.set()
-        self.sink.abort()
+        try:
+            self.sink.abort()
+        except Exception as e:  # the sound device failing as it is cut: reported; the speech did stop
+            self.on_error(e)
 
     def _engine_ready(self):
         if self._engine is None:
@@ -192,8 +215,7 @@ class Speaker:
                     pass
                 self.on_error(e)
             finally:
-                if self._jobs.empty():
-                    self._idle.set()
+                self._done()
 
     def _error_tone(self) -> None:
         """Speech itself is broken (no espeak-ng, an unknown voice): the wearer still hears that the

@@ -1,5 +1,6 @@
 """The daemon with the real int8 bundle, real espeak-ng and the file camera; only the speaker
 (WAV sink) and, in one test, the camera's failure are stand-ins at the hardware edge."""
+import faulthandler
 import os
 import random
 import shutil
@@ -43,6 +44,8 @@ def ask(d, kind=Press.SHORT, timeout=30):
     end = time.monotonic() + timeout
     while len(d.answers) == n and time.monotonic() < end:
         time.sleep(0.005)
+    if len(d.answers) == n:
+        faulthandler.dump_traceback(all_threads=True)  # where the daemon is stuck, for the CI log
     assert len(d.answers) > n, "no answer"
     d.speaker.wait(timeout)
     return d.answers[-1]
@@ -107,6 +110,48 @@ def test_broken_bundle_is_spoken_and_daemon_lives(bundle, scene_dir, tmp_path):
     assert d.speaker.wait(10) and d.speaker.spoken[0] == SAY["no_model"]
     assert ask(d).text == SAY["no_model"]
     assert ask(d).text == SAY["no_model"]
+    stop(d, th)
+
+
+def test_a_camera_that_returns_nothing_or_an_empty_frame_and_a_sink_that_fails_to_stop_cost_one_answer(bundle, scene_dir, tmp_path):
+    """Faults nobody planned for, at the hardware edge: a driver handing back None, then an empty
+    frame; a sound device that errors when speech is cut. Each press still gets its one answer and
+    the daemon goes on describing."""
+    import numpy as np
+
+    class OddCamera(FileCamera):
+        frames = [None, np.zeros((0, 0, 3), np.uint8), [[0, 0, 0]]]
+
+        def capture(self):
+            return OddCamera.frames.pop(0) if OddCamera.frames else super().capture()
+
+    class StubbornSink(WavSink):  # plays in real time, as a sound card does, and errors when cut
+        def begin(self, rate):
+            self.rate = rate
+            super().begin(rate)
+
+        def write(self, pcm):
+            super().write(pcm)
+            time.sleep(len(pcm) / self.rate)
+
+        def abort(self):
+            super().abort()
+            raise OSError("sound device busy")
+
+    d, th = make_daemon(bundle, scene_dir, tmp_path, camera=OddCamera(scene_dir), sink=StubbornSink(tmp_path / "wav"))
+    assert ask(d).text == SAY["camera"]  # None: no frame
+    assert ask(d).text == SAY["image"]  # 0x0 pixels: a frame it cannot read
+    assert ask(d).text == SAY["model"]  # a list, not an array: nothing the code knows, said as a failure
+    assert ask(d).kind == "caption"
+    d.speaker.say("a long sentence to interrupt " * 20)  # as if the caption were that long
+    time.sleep(0.2)
+    d.press(Press.SHORT)  # stops the speech; the sink's error on abort must not end the daemon
+    end = time.monotonic() + 10
+    while d.stats["stops"] == 0 and time.monotonic() < end:
+        time.sleep(0.01)
+    assert d.stats["stops"] == 1 and th.is_alive()
+    assert ask(d).kind == "caption"
+    assert d.stats["accepted"] == d.stats["answers"] == 5
     stop(d, th)
 
 
@@ -262,3 +307,54 @@ def test_doctor_reports_each_part(bundle, scene_dir, tmp_path):
     conf.write_text(conf.read_text().replace(str(bundle), str(tmp_path / "nobundle")))
     r = subprocess.run([sys.executable, "-m", "device", "doctor", "--config", str(conf)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 1 and "[FAIL] bundle" in r.stdout and "some checks failed" in r.stdout
+
+
+def _mount_namespaces() -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _mount_namespaces(), reason="needs a private mount namespace (unshare -m, as root) to make / read-only")
+@pytest.mark.parametrize("disk", ["read-only", "full"])
+def test_the_daemon_answers_with_a_read_only_root_and_state_or_a_full_disk(bundle, scene_dir, tmp_path, disk):
+    """As with the overlay root the README recommends (/ and /var/lib/seesay read-only), or with every
+    place it could write full: it answers every press and writes nothing it needs. Only the sound
+    folder (the speaker edge: a WAV per sentence, a sound card on the device) stays writable."""
+    state, sound, tmp = tmp_path / "state", tmp_path / "sound", tmp_path / "tmp"
+    shutil.copytree(bundle, tmp_path / "staged" / "bundle")
+    for d in (state, sound, tmp):
+        d.mkdir()
+    conf = tmp_path / "seesay.toml"
+    conf.write_text(f'[model]\nbundle = "{state / "bundle"}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
+                    f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{sound}"\n'
+                    '[behaviour]\nmin_brightness = 10.0\nmin_sharpness = 1.0\n')
+    size_k = sum(f.stat().st_size for f in (tmp_path / "staged" / "bundle").iterdir()) // 1024 + 64
+    if disk == "read-only":
+        setup = (f"cp -r {tmp_path / 'staged' / 'bundle'} {state}/ && mount --bind {state} {state} && mount -o remount,bind,ro {state}\n"
+                 f"mount --bind {sound} {sound}\nmount -o remount,bind,ro /\n"
+                 f"! touch {tmp}/probe 2>/dev/null && ! touch {state}/probe 2>/dev/null || exit 90\n")
+    else:  # every place it could write: tmpfs filled to the last block
+        setup = (f"mount -t tmpfs -o size={size_k}k tmpfs {state} && cp -r {tmp_path / 'staged' / 'bundle'} {state}/\n"
+                 f"mount -t tmpfs -o size=64k tmpfs {tmp}\n"
+                 f"for d in {state} {tmp}; do dd if=/dev/zero of=$d/fill bs=4k 2>/dev/null || true; done\n"  # dd ends at "no space left"
+                 f"! echo x 2>/dev/null >{state}/probe || exit 90\n")
+    script = f"set -e\nmount --make-rprivate /\n{setup}exec {sys.executable} -m device run --config {conf}\n"
+    env = dict(os.environ, TMPDIR=str(tmp), HOME=str(tmp))
+    p = subprocess.Popen(["unshare", "-m", "bash", "-c", script], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+
+    def wait_wavs(n, timeout=60):  # one WAV per sound: Ready., then a press's earcon and its answer
+        end = time.monotonic() + timeout
+        while len(list(sound.glob("*.wav"))) < n and p.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        return len(list(sound.glob("*.wav")))
+
+    assert wait_wavs(1) == 1, f"no 'Ready.' (exit {p.poll()}): {p.stderr.read()[-2000:] if p.poll() is not None else ''}"
+    for k in range(3):
+        time.sleep(0.3)
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert wait_wavs(3 + 2 * k) >= 3 + 2 * k, f"press {k + 1} unanswered"  # its earcon and its answer
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err[-2000:]
+    assert err.count("caption '") == 3 and "Traceback" not in err, err[-2000:]
+    assert "Read-only file system" not in err and "No space left" not in err, err[-2000:]
