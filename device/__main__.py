@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .config import Config
-from .errors import OCRUnavailableError, SeesayError, run_cli
+from .errors import OCRUnavailableError, OutputPathError, SeesayError, run_cli
 
 
 SHIPPED_BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "flickr8k"
@@ -24,12 +24,39 @@ def _bundle_default() -> str:
     return str(INSTALLED_BUNDLE if (INSTALLED_BUNDLE / "manifest.json").is_file() else SHIPPED_BUNDLE)
 
 
+def writable_file(arg: str | None, what: str) -> None:
+    """Refuse, before any work, an output file that cannot be written where it was asked for."""
+    if arg is None:
+        return
+    f = Path(arg)
+    if f.is_dir():
+        raise OutputPathError(f"{what} {f} is a folder: give a file name in it, e.g. {f / 'out'}")
+    if not f.parent.is_dir():
+        raise OutputPathError(f"{what} {f}: the folder {f.parent} does not exist; create it first")
+    if not os.access(f.parent, os.W_OK):
+        raise OutputPathError(f"{what} {f}: the folder {f.parent} is not writable")
+
+
+def writable_folder(arg: str | None, what: str) -> None:
+    if arg is None:
+        return
+    d = Path(arg)
+    if d.exists() and not d.is_dir():
+        raise OutputPathError(f"{what} {d} is a file, not a folder: give a folder (it is made if missing)")
+    parent = next((p for p in [d, *d.parents] if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise OutputPathError(f"{what} {d}: cannot make or write it (check the path and its permissions)")
+
+
 def cmd_caption(a) -> int:
     from .answer import compose
     from .captioner import Captioner
     from .config import answer_settings
     from .preprocess import preprocess_file
     from .grounding import GroundingSettings
+    writable_file(a.attention, "--attention")
+    writable_file(a.wav, "--wav")
+    writable_folder(a.wav_dir, "--wav-dir")
     cap = Captioner(a.bundle, backend=a.backend, threads=a.threads,
                     grounding=GroundingSettings(penalty=0.0) if a.no_grounding else None, segmenter=not a.no_grounding)
     said = answer_settings(Config().behaviour)
@@ -58,7 +85,10 @@ def cmd_caption(a) -> int:
         if a.attention:
             from .attention_figure import save_attention_figure
             out = Path(a.attention) if len(a.images) == 1 else Path(a.attention).with_suffix(f".{i}.png")
-            save_attention_figure(out, px, c.text.split(), c.attention[: len(c.text.split())], title=c.text)
+            try:
+                save_attention_figure(out, px, c.text.split(), c.attention[: len(c.text.split())], title=c.text)
+            except OSError as e:  # a disk that filled up, a folder removed meanwhile
+                raise OutputPathError(f"--attention {out}: {e.strerror or e}") from None
         if speaker:
             speaker.say(answer)
             speaker.wait(60)
@@ -118,17 +148,40 @@ def cmd_run(a) -> int:
     return run_daemon(cfg)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A mistyped command line is one line, like every other error: what was wrong and where the help is."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def whole_number(lo: int, hi: int):
+    """An argparse type: an int from lo to hi, else a sentence saying so."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"{n} is out of range: give {lo} to {hi}")
+        return n
+    return parse
+
+
+positive_int = whole_number(1, 64)  # beam widths and thread counts
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m device", description="seesay on the device: caption, speak, run the button daemon.")
+    ap = OneLineParser(prog="python -m device", description="seesay on the device: caption, speak, run the button daemon.")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     c = sub.add_parser("caption", help="caption image files")
     c.add_argument("images", nargs="+", help="JPEG/PNG files")
     c.add_argument("--bundle", default=_bundle_default(), help="bundle folder (default: $SEESAY_BUNDLE or %(default)s)")
-    c.add_argument("--beam", type=int, help="beam width, 1 = greedy (default: the bundle's, usually 3)")
-    c.add_argument("--backend", default="cpu", help="cpu | edgetpu | tensorrt (default: %(default)s)")
-    c.add_argument("--threads", type=int, default=Config().model.threads, help="CPU threads of the encoder (default: the daemon's, %(default)s)")
+    c.add_argument("--beam", type=positive_int, help="beam width, 1 = greedy (default: the bundle's, usually 3)")
+    c.add_argument("--backend", default="cpu", choices=("cpu", "edgetpu", "tensorrt"), help="cpu | edgetpu | tensorrt (default: %(default)s)")
+    c.add_argument("--threads", type=positive_int, default=Config().model.threads, help="CPU threads of the encoder (default: the daemon's, %(default)s)")
     c.add_argument("--speak", action="store_true", help="say each caption on the speaker")
     c.add_argument("--wav", help="write the (last) spoken caption to this WAV file instead")
     c.add_argument("--wav-dir", help="write every spoken caption to a WAV file in this folder instead")
@@ -140,7 +193,7 @@ def main(argv=None) -> int:
     rd = sub.add_parser("read", help="read the text in image files (signs, labels, pages)")
     rd.add_argument("images", nargs="+", help="JPEG/PNG files")
     rd.add_argument("--engine", default="auto", help="auto | ppocr-tesseract | tesseract | rapidocr (default: %(default)s)")
-    rd.add_argument("--threads", type=int, default=2, help="CPU threads (default: %(default)s)")
+    rd.add_argument("--threads", type=positive_int, default=2, help="CPU threads (default: %(default)s)")
     rd.add_argument("--speak", action="store_true", help="say the text on the speaker")
 
     r = sub.add_parser("run", help="the button daemon (what systemd runs)")
@@ -156,8 +209,8 @@ def main(argv=None) -> int:
     b = sub.add_parser("bench", help="latency, press-to-audio, memory and start-up, printed as ratios")
     b.add_argument("--bundle", default=_bundle_default(), help="bundle folder (default: as for caption)")
     b.add_argument("--images", required=True, help="folder of JPEGs for the file camera")
-    b.add_argument("-n", type=int, default=30, help="captions per measurement (default: %(default)s)")
-    b.add_argument("--threads", type=int, default=Config().model.threads,
+    b.add_argument("-n", type=whole_number(1, 100_000), default=30, help="captions per measurement (default: %(default)s)")
+    b.add_argument("--threads", type=positive_int, default=Config().model.threads,
                    help="TFLite CPU threads of the encoder, for the latency ratios (default: the daemon's, %(default)s)")
 
     e = sub.add_parser("build-engines", help="Jetson: build TensorRT engines from the bundle's ONNX files")

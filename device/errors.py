@@ -38,6 +38,10 @@ class SpeechError(SeesayError, OSError):
     """Speech synthesis or the audio output failed."""
 
 
+class OutputPathError(SeesayError, OSError):
+    """A file or folder the user asked output to go to cannot be written."""
+
+
 class ButtonError(SeesayError, OSError):
     """The GPIO button could not be set up (no pin library, a pin in use, a bad pin number)."""
 
