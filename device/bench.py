@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,26 @@ def daemon_process(bundle: str, images: str, presses: int) -> dict:
     return {"start_to_ready_s": ready, "peak_rss_mb": hwm_kb / 1024, "exit_code": p.returncode}
 
 
+def speech_first_audio(n: int = 10, text: str = "a dog runs across the grass") -> dict:
+    """Median ms from asking for a sentence to its first samples: espeak-ng's library through ctypes
+    (an engine made once) vs its command (a process per sentence, as the PyPI wrappers do)."""
+    from .speech import EspeakCommand, EspeakLibrary
+    out = {}
+    for name, engine in (("library", EspeakLibrary()), ("command", EspeakCommand())):
+        times = []
+        for _ in range(n):
+            t0, first = time.perf_counter(), []
+
+            def on_pcm(pcm, t0=t0, first=first):
+                if not first:
+                    first.append((time.perf_counter() - t0) * 1e3)
+                return False  # first audio is what is measured: stop there
+            engine.synth(text, on_pcm)
+            times.append(first[0])
+        out[name] = statistics.median(times)
+    return out
+
+
 def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.threads) -> int:
     cap = Captioner(bundle, threads=threads)
     imgs = _images(images, n, cap.bundle.image_size, cap.bundle.geometry)
@@ -135,6 +156,7 @@ def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.t
     cap.close()
     pa = press_to_audio(bundle, images, min(n, 15))
     dp = daemon_process(bundle, images, 5)
+    sp = speech_first_audio()
     r3, r1 = lat["beam3_ms"] / lat["encoder_ms"], lat["beam1_ms"] / lat["encoder_ms"]
     rows = [
         ("bare encoder invoke", f"{lat['encoder_ms']:.2f} ms", ""),
@@ -143,6 +165,8 @@ def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.t
         ("press to first caption audio", f"{pa['press_to_audio_ms']:.1f} ms", f"caption + {pa['overhead_ms']:.1f} ms (goal <= +50) {'PASS' if pa['overhead_ms'] <= 50 else 'FAIL'}"),
         ("daemon peak RSS", f"{dp['peak_rss_mb']:.1f} MB", f"{dp['peak_rss_mb'] / 150:.2f} x 150 MB {'PASS' if dp['peak_rss_mb'] <= 150 else 'FAIL'}"),
         ("start to ready", f"{dp['start_to_ready_s']:.2f} s", f"{dp['start_to_ready_s'] / 3:.2f} x 3 s {'PASS' if dp['start_to_ready_s'] < 3 else 'FAIL'}"),
+        ("espeak-ng first audio, ctypes", f"{sp['library']:.2f} ms", f"the command (a process per sentence): {sp['command']:.1f} ms, "
+         f"{sp['command'] / max(sp['library'], 1e-3):.0f} x"),
     ]
     print(f"seesay bench: bundle {bundle}, {len(imgs)} images from {images}, {threads} TFLite thread(s)")
     for name, val, ratio in rows:

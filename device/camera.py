@@ -67,10 +67,18 @@ class Picamera2Camera:
         if len(info) <= self.index:
             raise CameraError(f"no camera found (libcamera lists {len(info)}): check the ribbon cable and "
                               "`rpicam-hello --list-cameras`")
-        cam = Picamera2(self.index)
-        # "BGR888" in libcamera's naming is R,G,B byte order in memory: an RGB numpy array
-        cam.configure(cam.create_still_configuration(main={"size": self.size, "format": "BGR888"}, buffer_count=2))
-        cam.start()
+        try:
+            cam = Picamera2(self.index)  # IndexError when the camera went away since the listing
+        except (IndexError, RuntimeError) as e:
+            raise CameraError(f"camera {self.index} could not be opened ({e}): check the ribbon cable and "
+                              "`rpicam-hello --list-cameras`") from e
+        try:
+            # "BGR888" in libcamera's naming is R,G,B byte order in memory: an RGB numpy array
+            cam.configure(cam.create_still_configuration(main={"size": self.size, "format": "BGR888"}, buffer_count=2))
+            cam.start()
+        except Exception as e:  # libcamera refuses a size or is busy with another program
+            cam.close()
+            raise CameraError(f"camera {self.index} could not be started ({e}): is another program using it?") from e
         self._cam = cam
 
     def capture(self) -> np.ndarray:

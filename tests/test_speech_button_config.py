@@ -140,3 +140,9 @@ def test_config_defaults_types_and_unknown_keys(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "none.toml")
+
+
+def test_speech_bench_measures_first_audio_of_the_library_and_the_command():
+    from device.bench import speech_first_audio
+    r = speech_first_audio(n=3)
+    assert r["library"] > 0 and r["command"] > 0  # both engines really made sound

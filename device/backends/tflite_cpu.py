@@ -11,7 +11,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import BundleError
-from .litert import make_interpreter
+from .litert import interpreter_module, make_interpreter
 
 
 class TFLiteModel:
@@ -26,8 +26,13 @@ class TFLiteModel:
     def _open(self, batch: int | None):
         try:
             it = make_interpreter(self.path, self.threads, self.delegates)
-        except ValueError as e:
-            raise BundleError(f"{self.path}: TFLite could not load the model ({e})") from e
+        except (ValueError, RuntimeError) as e:  # RuntimeError: a kernel refused the model at prepare time
+            hint = ""
+            if interpreter_module().__name__.startswith("tflite_runtime"):
+                # tflite-runtime 2.14 runs the shipped bundle but refuses some int8 kernels that
+                # ai-edge-litert accepts (seen: a depthwise convolution with very small scales)
+                hint = "; the old tflite-runtime refused it, ai-edge-litert may not: pip install ai-edge-litert"
+            raise BundleError(f"{self.path}: TFLite could not load the model ({_first_line(e)}){hint}") from e
         sigs = it.get_signature_list()
         if not sigs:
             raise BundleError(f"{self.path}: the model has no signature; convert it with `python -m convert`")
@@ -53,3 +58,8 @@ class TFLiteModel:
 
     def close(self) -> None:
         self._by_batch.clear()  # idempotent: interpreters are freed with their last reference
+
+
+def _first_line(e: Exception) -> str:
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    return lines[0][:300] if lines else type(e).__name__
