@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SpeechError
+from .errors import SpeechError, message_line
 
 
 class PlayerSink:
@@ -45,7 +45,7 @@ class PlayerSink:
         try:
             p.kill()
             _, err = p.communicate(timeout=2)
-            return _last_line((err or b"").decode(errors="replace"))
+            return message_line((err or b"").decode(errors="replace"), last=True, limit=200)
         except Exception:
             return ""
 
@@ -59,19 +59,13 @@ class PlayerSink:
             pass
         err = p.stderr.read().decode(errors="replace").strip() if p.stderr else ""
         if p.wait() not in (0, -9, -15):
-            raise SpeechError(f"audio output failed: {_last_line(err) or f'the player exited with {p.returncode}'}; check the speaker (aplay -l)")
+            raise SpeechError(f"audio output failed: {message_line(err, last=True, limit=200) or f'the player exited with {p.returncode}'}; check the speaker (aplay -l)")
 
     def abort(self) -> None:
         with self._lock:
             p = self._proc
             if p is not None:
                 p.kill()
-
-
-def _last_line(text: str) -> str:
-    """A player's stderr ends with its own verdict (aplay: "audio open error: ..."), after ALSA's chatter."""
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
-    return lines[-1][-200:] if lines else ""
 
 
 class WavSink:

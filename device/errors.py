@@ -46,6 +46,15 @@ class ButtonError(SeesayError, OSError):
     """The GPIO button could not be set up (no pin library, a pin in use, a bad pin number)."""
 
 
+def message_line(text: str, last: bool = False, limit: int = 300) -> str:
+    """One non-blank line of another program's message, clipped, for a one-line error: the first
+    (a runtime's own sentence) or the last (a player's verdict, after its chatter). "" if none."""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    if not lines:
+        return ""
+    return lines[-1][-limit:] if last else lines[0][:limit]
+
+
 def run_cli(body) -> int:
     """Run a command-line body: a SeesayError becomes "error: ..." on stderr and exit code 2, never a traceback."""
     try:

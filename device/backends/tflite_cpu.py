@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..errors import BundleError
+from ..errors import BundleError, message_line
 from .litert import interpreter_module, make_interpreter
 
 
@@ -32,7 +32,7 @@ class TFLiteModel:
                 # tflite-runtime 2.14 runs the shipped bundle but refuses some int8 kernels that
                 # ai-edge-litert accepts (seen: a depthwise convolution with very small scales)
                 hint = "; the old tflite-runtime refused it, ai-edge-litert may not: pip install ai-edge-litert"
-            raise BundleError(f"{self.path}: TFLite could not load the model ({_first_line(e)}){hint}") from e
+            raise BundleError(f"{self.path}: TFLite could not load the model ({message_line(str(e)) or type(e).__name__}){hint}") from e
         sigs = it.get_signature_list()
         if not sigs:
             raise BundleError(f"{self.path}: the model has no signature; convert it with `python -m convert`")
@@ -58,8 +58,3 @@ class TFLiteModel:
 
     def close(self) -> None:
         self._by_batch.clear()  # idempotent: interpreters are freed with their last reference
-
-
-def _first_line(e: Exception) -> str:
-    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-    return lines[0][:300] if lines else type(e).__name__
