@@ -113,7 +113,7 @@ case "$PLATFORM" in
   jetson|debian) pkgs+=(python3-opencv) ;;
 esac
 [ "$CORAL" = 1 ] && pkgs+=(libedgetpu1-std)
-[ "$OCR" = 1 ] && pkgs+=(tesseract-ocr-eng python3-tesserocr python3-yaml)
+[ "$OCR" = 1 ] && pkgs+=(tesseract-ocr-eng python3-tesserocr)
 missing=()
 for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -142,17 +142,14 @@ done
 before_code=$CHANGES
 while IFS= read -r f; do
   copy_if_changed "$SRC/$f" "$APP/$f" 0644
-done < <(cd "$SRC" && find device -name '*.py' | sort; echo requirements.txt; echo README.md)
+done < <(cd "$SRC" && find device -name '*.py' | sort; echo requirements.txt; echo README.md
+           [ "$OCR" = 1 ] && find bundles/text-detector -type f | sort)  # the text detector, beside the code
 if [ -z "$VENV_GIVEN" ]; then
   if [ ! -x "$VENV/bin/python" ]; then run python3 -m venv --system-site-packages "$VENV"; fi
   want=$(sha256sum "$SRC/requirements.txt" | cut -d' ' -f1)
   if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
     run "$VENV/bin/pip" install -q -r "$SRC/requirements.txt"
     [ "$DRY" = 1 ] || echo "$want" >"$VENV/.requirements.sha256"
-  fi
-  # the PP-OCR text detector (its ONNX model ships inside the wheel) for reading
-  if [ "$OCR" = 1 ] && ! "$VENV/bin/python" -c "import rapidocr_onnxruntime" >/dev/null 2>&1; then
-    run "$VENV/bin/pip" install -q "rapidocr-onnxruntime>=1.4,<1.5"
   fi
 fi
 PY="${VENV#"$ROOT"}/bin/python"

@@ -68,6 +68,22 @@ def main(argv=None) -> int:
             from .check import check
             return check(a.checkpoint, a.bundle, a.data, a.limit, a.beam, a.threshold, report_dir=a.report_dir,
                          arm64_root=a.arm64_root)
+    elif argv[:1] == ["text-detector"]:
+        from pathlib import Path
+        p = argparse.ArgumentParser(prog="python -m convert text-detector",
+                                    description="PP-OCRv4's text detector (inside the rapidocr-onnxruntime wheel) as an "
+                                                "int8 TFLite model for the device's reader, calibrated on seeded text "
+                                                "scenes over real photos.")
+        p.add_argument("out", help="folder to write (the device's is bundles/text-detector)")
+        p.add_argument("--backgrounds", default=str(Path(__file__).resolve().parents[2] / "shared/data/flickr8k/images"),
+                       help="photos to calibrate on (default: %(default)s)")
+        p.add_argument("-n", type=int, default=96, help="calibration frames (default: %(default)s)")
+        p.add_argument("--float", action="store_true", help="float32 instead of int8")
+        a = p.parse_args(argv[1:])
+        def run():
+            from .text_detector import build, calibration_frames
+            frames = [] if a.float else calibration_frames(Path(a.backgrounds), a.n)
+            return build(Path(a.out), frames, int8=not a.float)
     elif argv[:1] == ["rounding"]:
         p = argparse.ArgumentParser(prog="python -m convert rounding",
                                     description="Identical captions of the float model against itself with only the "

@@ -149,10 +149,40 @@ def speech_first_audio(n: int = 10, text: str = "a dog runs across the grass") -
     return out
 
 
+def read_latency(cap: Captioner, images: str, n: int, threads: int) -> dict | None:
+    """Median ms of a double press's reading (detector + Tesseract) on the photos, and of the bare
+    encoder in the same run; None when no reader is installed."""
+    from PIL import Image
+
+    from .errors import OCRUnavailableError
+    from .ocr import load_configured
+    try:
+        reader = load_configured("auto", threads)
+    except OCRUnavailableError:
+        return None
+    if reader is None:
+        return None
+    files = sorted(p for p in Path(images).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
+    frames = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    px = preprocess_file(files[0], cap.bundle.image_size, cap.bundle.geometry)
+    reader.read(frames[0])  # warm-up
+    read, enc = [], []
+    for f in frames:
+        t0 = time.perf_counter()
+        reader.read(f)
+        read.append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        cap.encoder.run({"image": px[None]})
+        enc.append((time.perf_counter() - t0) * 1e3)
+    reader.close()
+    return {"engine": reader.name, "read_ms": statistics.median(read), "encoder_ms": statistics.median(enc)}
+
+
 def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.threads) -> int:
     cap = Captioner(bundle, threads=threads)
     imgs = _images(images, n, cap.bundle.image_size, cap.bundle.geometry)
     lat = caption_latency(cap, imgs)
+    rd = read_latency(cap, images, min(n, 15), threads)
     cap.close()
     pa = press_to_audio(bundle, images, min(n, 15))
     dp = daemon_process(bundle, images, 5)
@@ -168,6 +198,10 @@ def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.t
         ("espeak-ng first audio, ctypes", f"{sp['library']:.2f} ms", f"the command (a process per sentence): {sp['command']:.1f} ms, "
          f"{sp['command'] / max(sp['library'], 1e-3):.0f} x"),
     ]
+    if rd:
+        rows.append((f"read text ({rd['engine']})", f"{rd['read_ms']:.1f} ms", f"{rd['read_ms'] / rd['encoder_ms']:.1f} x encoder"))
+    else:
+        rows.append(("read text", "no reader installed", "(./install.sh --ocr)"))
     print(f"seesay bench: bundle {bundle}, {len(imgs)} images from {images}, {threads} TFLite thread(s)")
     for name, val, ratio in rows:
         print(f"  {name:30s} {val:28s} {ratio}")

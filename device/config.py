@@ -74,6 +74,9 @@ class ReadingConfig:
     # single press waits this long before it describes (only while an engine is loaded)
     double_press_s: float = 0.4
     threads: int = 2  # CPU threads of the reader
+    # end a description with "There is text; double press to read it." when the detector clearly sees
+    # text (looked for while the description is said: no delay)
+    text_hint: bool = True
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class Answer:
     text: str  # what was said
     kind: str  # caption | repeat | text | no_text | small | no_reader | dark | blurred | camera | image | model | ...
     caption_ms: float = 0.0
+    asked: str = ""  # the press answered: short | long | double
 
 
 class Daemon:
@@ -62,6 +63,7 @@ class Daemon:
         self.stats = collections.Counter()
         self.answers: list[Answer] = []
         self.last_description: str | None = None
+        self._asking = ""  # the press being answered
         self._stop = threading.Event()
         self.ready = threading.Event()
 
@@ -93,7 +95,7 @@ class Daemon:
         self.speaker.say(text)
         self.state = State.SPEAKING
         # recorded last: whoever sees the answer (a test, the bench) also sees the speaker busy with it
-        self.answers.append(Answer(press_t, text, kind, caption_ms))
+        self.answers.append(Answer(press_t, text, kind, caption_ms, self._asking))
         self.stats["answers"] += 1
 
     def _load(self) -> bool:
@@ -145,6 +147,8 @@ class Daemon:
             if kind is Press.SHORT:
                 return  # press while speaking = stop talking
         self.stats["accepted"] += 1
+        self._asking = kind.name.lower()
+        self.stats[f"accepted_{self._asking}"] += 1
         if kind is Press.LONG:
             self._repeat(t)
         elif kind is Press.DOUBLE:
@@ -252,6 +256,23 @@ class Daemon:
         log.info("caption %r (mean log p %.2f, %.0f ms)", text, cap.mean_logprob, cap.timings_ms["total"])
         self.last_description = text
         self._say(text, "caption", t, cap.timings_ms["total"])
+        self._text_hint(frame)
+
+    def _text_hint(self, frame) -> None:
+        """While the description is being said: if the frame clearly holds text, it ends with the
+        hint. Looked for after the description started, so it costs a single press no time."""
+        has_text = getattr(self.reader, "has_text", None) if self.cfg.reading.text_hint else None
+        if has_text is None:
+            return
+        try:
+            found = has_text(frame)
+        except Exception as e:  # the hint is extra: a failure costs only the hint
+            log.warning("text hint failed: %s", e)
+            return
+        self.stats["hints"] += found
+        if found and self.events.empty():  # not when a press is already waiting (to stop it, say)
+            self.speaker.say(SAY_READ["hint"])
+            self.last_description = f"{self.last_description} {SAY_READ['hint']}"
 
     def close(self) -> None:
         for part in (self.camera, self.captioner, self.reader):

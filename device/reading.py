@@ -14,6 +14,7 @@ SAY_READ = {
     "small": "There may be text, but it is too small or unclear to read. Move closer and hold still.",
     "no_reader": "Reading text is not installed.",
     "failed": "Sorry, something went wrong while reading.",
+    "hint": "There is text; double press to read it.",
 }
 MIN_HEIGHT_PX = 10  # lines lower than this (in the camera frame) are too small to be read reliably
 

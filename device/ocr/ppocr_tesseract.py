@@ -1,20 +1,19 @@
-"""PP-OCRv4's text detector finds the lines (the ONNX model inside the rapidocr-onnxruntime wheel,
-on onnxruntime); Tesseract reads each line, straightened and scaled to a height it reads well.
+"""PP-OCRv4's text detector finds the lines (converted to TFLite: device/ocr/text_detector.py);
+Tesseract reads each line, straightened and scaled to a height it reads well.
 PP-OCR's own recogniser (engine rapidocr) runs English words together; Tesseract's page layout
 analysis alone (engine tesseract) misses most text that sits in a photo. Together they read both."""
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..errors import OCRUnavailableError
 from .base import TextLine, reading_order
 from .tesseract import TesseractReader
+from .text_detector import TextDetector, clearly_text
 
 LINE_HEIGHT_PX = 48  # crops are scaled up to this height: Tesseract reads 20-50 px capitals best
-MAX_SIDE_PX = 640  # the detector sees the frame at most this large (larger costs time, not accuracy)
 MIN_CONFIDENCE = 40  # Tesseract's mean word confidence (0-100) below which a crop is not text
 
 
@@ -35,34 +34,26 @@ def straighten(gray: Image.Image, quad: np.ndarray, height: int = LINE_HEIGHT_PX
 class PPOCRTesseractReader:
     name = "ppocr-tesseract"
 
-    def __init__(self, threads: int | None = None):
-        try:
-            import rapidocr_onnxruntime
-            import yaml
-            from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
-        except ImportError as e:
-            raise OCRUnavailableError(f"rapidocr-onnxruntime is not importable ({e}): pip install rapidocr-onnxruntime "
-                                      "(or ./install.sh --ocr)") from e
-        here = os.path.dirname(rapidocr_onnxruntime.__file__)
-        with open(os.path.join(here, "config.yaml")) as f:
-            cfg = yaml.safe_load(f)["Det"]
-        cfg.update(model_path=os.path.join(here, cfg["model_path"]), limit_type="max", limit_side_len=MAX_SIDE_PX,
-                   intra_op_num_threads=threads or -1, inter_op_num_threads=1)
-        self._det = TextDetector(cfg)
-        self._lines = TesseractReader(threads=threads, psm="SINGLE_LINE")
-        from importlib.metadata import version
-        self.version = f"PP-OCRv4 det ({version('rapidocr-onnxruntime')}) + Tesseract {self._lines.version}"
+    def __init__(self, threads: int | None = None, detector: str | Path | None = None):
+        """detector: the converted detector's folder (default: the shipped bundles/text-detector)."""
+        self._lines = TesseractReader(threads=threads, psm="SINGLE_LINE")  # first: a missing Tesseract is the usual case
+        self._det = TextDetector(detector, threads=threads)
+        self.version = f"{self._det.version} + Tesseract {self._lines.version}"
 
     def read(self, rgb: np.ndarray) -> list[TextLine]:
-        quads, _ = self._det(np.ascontiguousarray(rgb[..., ::-1]))  # the detector wants OpenCV's BGR order
+        quads, _ = self._det.detect(rgb)
         gray, lines = Image.fromarray(rgb).convert("L"), []
-        for q in quads if quads is not None else []:
+        for q in quads:
             text, conf = self._lines.read_line(straighten(gray, q))
             if text and conf >= MIN_CONFIDENCE:
                 xs, ys = [p[0] for p in q], [p[1] for p in q]
                 lines.append(TextLine(text, (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys))), conf / 100))
         return reading_order(lines)
 
+    def has_text(self, rgb: np.ndarray) -> bool:
+        """The detector alone (no reading): does the frame clearly hold a line of text?"""
+        return clearly_text(*self._det.detect(rgb))
+
     def close(self) -> None:
-        self._det = None
+        self._det.close()
         self._lines.close()
