@@ -68,7 +68,7 @@ def install_mb(dist: str, seen: set | None = None) -> float:
 
 
 ENGINE_DIST = {"tesseract": ["tesserocr"], "rapidocr": ["rapidocr-onnxruntime"],
-               "ppocr-tesseract": ["tesserocr", "rapidocr-onnxruntime"]}
+               "ppocr-tesseract": ["tesserocr"]}  # + the shipped detector (bundles/text-detector), added below
 
 
 def evaluate(folder: str | Path, engines=("ppocr-tesseract", "tesseract", "rapidocr"), bundle: str | None = None, threads: int = 2) -> dict:
@@ -103,6 +103,9 @@ def evaluate(folder: str | Path, engines=("ppocr-tesseract", "tesseract", "rapid
             enc.append((time.perf_counter() - t0) * 1e3)
         seen: set = set()
         size = sum(install_mb(d, seen) for d in ENGINE_DIST[name])
+        if name == "ppocr-tesseract":
+            from device.ocr.text_detector import DEFAULT_DIR
+            size += sum(f.stat().st_size for f in DEFAULT_DIR.iterdir()) / 1e6
         if "tesserocr" in ENGINE_DIST[name]:
             size += (Path(tessdata()) / "eng.traineddata").stat().st_size / 1e6
         groups = {}
