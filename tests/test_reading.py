@@ -98,6 +98,20 @@ def test_reading_order_joins_pieces_of_a_row_left_to_right_then_rows_top_down():
     assert [l.text for l in reading_order(pieces)] == ["Hello world", "below"]
 
 
+def test_a_line_crop_is_softened_and_stretched_to_full_contrast_before_tesseract():
+    from device.ocr.ppocr_tesseract import smooth
+    rng = np.random.default_rng(0)
+    dim = np.full((60, 240), 120.0)
+    dim[30:50, 20:220] = 150  # a faint bar on grey (a stroke), plus sensor noise
+    line = Image.fromarray(np.clip(dim + rng.normal(0, 10, dim.shape), 0, 255).astype(np.uint8))
+    before, after = np.asarray(line, np.float64), np.asarray(smooth(line), np.float64)
+    assert after.shape == before.shape
+    assert after.min() == 0 and after.max() == 255  # stretched to full contrast
+    noise, bar = (slice(5, 25), slice(20, 220)), (slice(33, 47), slice(25, 215))
+    snr = lambda a: (a[bar].mean() - a[noise].mean()) / a[noise].std()  # noqa: E731
+    assert snr(after) > 2 * snr(before)  # the noise is softened, not stretched with the stroke
+
+
 def test_what_is_said_for_text_none_small_and_a_dark_frame():
     grey = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
     text, kind = read_answer([TextLine("EXIT", (0, 0, 80, 40), 0.9), TextLine("Platform 4", (0, 50, 90, 80), 0.9)],

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter, ImageOps
 
 from .base import TextLine, reading_order
 from .tesseract import TesseractReader
@@ -31,6 +31,13 @@ def straighten(gray: Image.Image, quad: np.ndarray, height: int = LINE_HEIGHT_PX
     return out
 
 
+def smooth(line: Image.Image) -> Image.Image:
+    """A straightened line, softened (a 1 px Gaussian: camera noise and the upscaling's jagged edges
+    are what Tesseract's binarisation trips on) and stretched to full contrast (a 1% cut ignores
+    specks): more words read on both halves of the text scenes (docs/results.md)."""
+    return ImageOps.autocontrast(line.filter(ImageFilter.GaussianBlur(1)), cutoff=1)
+
+
 class PPOCRTesseractReader:
     name = "ppocr-tesseract"
 
@@ -44,7 +51,7 @@ class PPOCRTesseractReader:
         quads, _ = self._det.detect(rgb)
         gray, lines = Image.fromarray(rgb).convert("L"), []
         for q in quads:
-            text, conf = self._lines.read_line(straighten(gray, q))
+            text, conf = self._lines.read_line(smooth(straighten(gray, q)))
             if text and conf >= MIN_CONFIDENCE:
                 xs, ys = [p[0] for p in q], [p[1] for p in q]
                 lines.append(TextLine(text, (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys))), conf / 100))
