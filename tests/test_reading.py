@@ -112,6 +112,16 @@ def test_a_line_crop_is_softened_and_stretched_to_full_contrast_before_tesseract
     assert snr(after) > 2 * snr(before)  # the noise is softened, not stretched with the stroke
 
 
+def test_the_detector_sees_the_frame_at_twice_its_contrast_about_its_mean_grey():
+    from device.ocr.ppocr_tesseract import boost
+    frame = np.full((48, 64, 3), 100, np.uint8)
+    frame[:, 32:] = 140  # mean grey 120: 100 -> 80 and 140 -> 160
+    out = boost(frame).astype(int)
+    assert out.shape == frame.shape
+    assert abs(out[0, 0, 0] - 80) <= 1 and abs(out[0, -1, 0] - 160) <= 1
+    assert boost(np.full((8, 8, 3), 250, np.uint8)).max() <= 255  # clipped, never wrapped
+
+
 def test_what_is_said_for_text_none_small_and_a_dark_frame():
     grey = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
     text, kind = read_answer([TextLine("EXIT", (0, 0, 80, 40), 0.9), TextLine("Platform 4", (0, 50, 90, 80), 0.9)],
