@@ -51,7 +51,8 @@ def build_daemon(cfg, camera=None, speaker=None, notifier=None, reader=None) -> 
 def run_daemon(cfg, pin_factory=None) -> int:
     daemon = build_daemon(cfg, reader=load_reader_or_none(cfg))
     # a double press reads only while there is a reader: without one, single presses do not wait
-    press = DoublePress(daemon.press, cfg.reading.double_press_s) if daemon.reader is not None else daemon.press
+    press = (DoublePress(daemon.press, cfg.reading.double_press_s, talking=daemon.talking)
+             if daemon.reader is not None else daemon.press)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -100,3 +101,18 @@ class WavSink:
                 w.close()
 
     abort = end
+
+
+class PacedWavSink(WavSink):
+    """A WavSink that takes samples at the pace of playback, as a sound card does, so that speech
+    lasts as long as it is heard: for measuring and testing a press that stops it."""
+
+    def begin(self, rate: int) -> None:
+        self.rate = rate
+        super().begin(rate)
+
+    def write(self, pcm: np.ndarray) -> None:
+        super().write(pcm)
+        due = time.monotonic() + len(pcm) / self.rate
+        while self._w is not None and time.monotonic() < due:  # a sound card drops its buffer when cut
+            time.sleep(0.002)

@@ -2,6 +2,7 @@
 
   caption latency (beam 3)  <= 2.0 x bare encoder invoke     (greedy <= 1.3 x)
   press-to-first-audio      <= caption latency + 50 ms
+  double-press window       delays a single press by <= the window (0.4 s)
   daemon peak RSS           <= 150 MB
   start to "ready"          <  3 s
 """
@@ -59,36 +60,114 @@ def caption_latency(cap: Captioner, imgs: list[np.ndarray], rounds: int = 3) -> 
     return out
 
 
+def _in_process_daemon(bundle: str, images: str, sink) -> tuple[Daemon, threading.Thread]:
+    """The daemon in this process, file camera, real espeak-ng library, its loop on a thread."""
+    cfg = replace(Config(), model={"bundle": bundle}, camera={"source": "files", "path": images},
+                  speech={"output": "wav", "wav_dir": str(sink.dir)}, button={"kind": "none"})
+    speaker = Speaker(lambda: EspeakLibrary(), sink)
+    d = Daemon(cfg, FileCamera(images), speaker, lambda: Captioner(bundle, threads=cfg.model.threads))
+    d.start()
+    speaker.wait(10)
+    th = threading.Thread(target=d.run, daemon=True)
+    th.start()
+    return d, th
+
+
+def _close_daemon(d: Daemon, th: threading.Thread) -> None:
+    d.request_stop()
+    th.join(5)
+    d.speaker.close()
+    d.close()
+
+
+def _wait_answer(d: Daemon, k: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(d.answers) == k and time.monotonic() < deadline:
+        time.sleep(0.002)
+    d.speaker.wait(timeout)
+
+
+def _caption_audio_ms(d: Daemon, since: float) -> float | None:
+    """ms from `since` to the first samples of the last answer, if it was a caption."""
+    a = d.answers[-1]
+    first = [t for text, t in d.speaker.first_audio if text == a.text and t >= since]
+    return (first[0] - since) * 1e3 if a.kind == "caption" and first else None
+
+
 def press_to_audio(bundle: str, images: str, n: int) -> dict:
-    """In-process daemon, file camera, real espeak-ng library, WAV sink: press -> first caption audio."""
+    """Press (the daemon's event) -> first caption audio, WAV sink."""
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = replace(Config(), model={"bundle": bundle}, camera={"source": "files", "path": images},
-                      speech={"output": "wav", "wav_dir": tmp}, button={"kind": "none"})
-        speaker = Speaker(lambda: EspeakLibrary(), WavSink(tmp))
-        d = Daemon(cfg, FileCamera(images), speaker, lambda: Captioner(bundle, threads=cfg.model.threads))
-        d.start()
-        speaker.wait(10)
-        th = threading.Thread(target=d.run, daemon=True)
-        th.start()
+        d, th = _in_process_daemon(bundle, images, WavSink(tmp))
         gaps, caps = [], []
         for _ in range(n):
             k = len(d.answers)
             d.press(Press.SHORT)
-            deadline = time.monotonic() + 30
-            while len(d.answers) == k and time.monotonic() < deadline:
-                time.sleep(0.002)
-            speaker.wait(30)
-            a = d.answers[-1]
-            first = [t for text, t in speaker.first_audio if text == a.text and t >= a.press_t]
-            if a.kind == "caption" and first:
-                gaps.append((first[0] - a.press_t) * 1e3)
-                caps.append(a.caption_ms)
-        d.request_stop()
-        th.join(5)
-        speaker.close()
-        d.close()
+            _wait_answer(d, k)
+            gap = _caption_audio_ms(d, d.answers[-1].press_t)
+            if gap is not None:
+                gaps.append(gap)
+                caps.append(d.answers[-1].caption_ms)
+        _close_daemon(d, th)
     return {"press_to_audio_ms": float(np.median(gaps)), "caption_ms": float(np.median(caps)),
             "overhead_ms": float(np.median(np.array(gaps) - np.array(caps))), "presses": len(gaps)}
+
+
+def button_presses(bundle: str, images: str, n: int, window_s: float) -> dict:
+    """Through gpiozero's Button on a MockFactory pin, as the daemon wires it: a single press's
+    release -> first caption audio without the double-press window (no reader) and with it; and a
+    press while a long answer is heard (sink at playback pace) -> silence, with the window on."""
+    from gpiozero.pins.mock import MockFactory
+
+    from .audio import PacedWavSink
+    from .button import DoublePress, GPIOButton
+
+    def tap(pin) -> float:
+        pin.drive_low()
+        time.sleep(0.02)
+        t0 = time.monotonic()
+        pin.drive_high()
+        return t0
+
+    factory, out = MockFactory(), {}
+    with tempfile.TemporaryDirectory() as tmp:
+        d, th = _in_process_daemon(bundle, images, WavSink(tmp))
+        for name, pin_no, window in (("no_window_ms", 5, None), ("window_ms", 6, window_s)):
+            press = DoublePress(d.press, window, talking=d.talking) if window else d.press
+            gaps = []
+            with GPIOButton(pin_no, press, bounce_ms=0, hold_s=1.0, pin_factory=factory):
+                for _ in range(n):
+                    k = len(d.answers)
+                    t0 = tap(factory.pin(pin_no))
+                    _wait_answer(d, k)
+                    gap = _caption_audio_ms(d, t0)
+                    if gap is not None:
+                        gaps.append(gap)
+            if window:
+                press.close()
+            if not gaps:
+                raise SystemExit(f"bench: no photo in {images} was described (too dark or blurred?): use other photos")
+            out[name] = float(np.median(gaps))
+        _close_daemon(d, th)
+    with tempfile.TemporaryDirectory() as tmp:
+        d, th = _in_process_daemon(bundle, images, PacedWavSink(tmp))
+        d.last_description = "this is a long answer that the press cuts short " * 8
+        press, stops = DoublePress(d.press, window_s, talking=d.talking), []
+        with GPIOButton(7, press, bounce_ms=0, hold_s=1.0, pin_factory=factory):
+            for _ in range(max(3, n // 3)):
+                d.press(Press.LONG)  # repeat: a long answer to interrupt
+                deadline = time.monotonic() + 10
+                while not (d.talking() and d.speaker.first_audio[-1][0] == d.last_description) and time.monotonic() < deadline:
+                    time.sleep(0.002)
+                time.sleep(0.2)
+                t0 = tap(factory.pin(7))
+                while d.speaker.busy and time.monotonic() < t0 + 10:
+                    time.sleep(0.001)
+                stops.append((time.monotonic() - t0) * 1e3)
+                time.sleep(window_s + 0.2)  # the next press is not the second of a double
+        press.close()
+        _close_daemon(d, th)
+    out["stop_ms"] = float(np.median(stops))
+    return out
 
 
 def daemon_process(bundle: str, images: str, presses: int) -> dict:
@@ -185,6 +264,9 @@ def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.t
     rd = read_latency(cap, images, min(n, 15), threads)
     cap.close()
     pa = press_to_audio(bundle, images, min(n, 15))
+    window_s = Config().reading.double_press_s
+    bp = button_presses(bundle, images, min(n, 10), window_s)
+    cost = bp["window_ms"] - bp["no_window_ms"]
     dp = daemon_process(bundle, images, 5)
     sp = speech_first_audio()
     r3, r1 = lat["beam3_ms"] / lat["encoder_ms"], lat["beam1_ms"] / lat["encoder_ms"]
@@ -193,6 +275,10 @@ def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.t
         ("caption, beam 3", f"{lat['beam3_ms']:.2f} ms ({lat['beam3_steps']:.0f} steps)", f"{r3:.2f} x encoder (goal <= 2.0) {'PASS' if r3 <= 2.0 else 'FAIL'}"),
         ("caption, greedy", f"{lat['beam1_ms']:.2f} ms ({lat['beam1_steps']:.0f} steps)", f"{r1:.2f} x encoder"),
         ("press to first caption audio", f"{pa['press_to_audio_ms']:.1f} ms", f"caption + {pa['overhead_ms']:.1f} ms (goal <= +50) {'PASS' if pa['overhead_ms'] <= 50 else 'FAIL'}"),
+        ("single press, button to audio", f"{bp['no_window_ms']:.0f} ms; {bp['window_ms']:.0f} ms with reading",
+         f"the {window_s:.1f} s double-press window costs {cost:.0f} ms (goal <= {window_s * 1e3:.0f}) "
+         f"{'PASS' if cost <= window_s * 1e3 + 20 else 'FAIL'}"),
+        ("press while speaking to silence", f"{bp['stop_ms']:.1f} ms", "with the double-press window on: a stop does not wait"),
         ("daemon peak RSS", f"{dp['peak_rss_mb']:.1f} MB", f"{dp['peak_rss_mb'] / 150:.2f} x 150 MB {'PASS' if dp['peak_rss_mb'] <= 150 else 'FAIL'}"),
         ("start to ready", f"{dp['start_to_ready_s']:.2f} s", f"{dp['start_to_ready_s'] / 3:.2f} x 3 s {'PASS' if dp['start_to_ready_s'] < 3 else 'FAIL'}"),
         ("espeak-ng first audio, ctypes", f"{sp['library']:.2f} ms", f"the command (a process per sentence): {sp['command']:.1f} ms, "

@@ -76,45 +76,54 @@ class GPIOButton:
 class DoublePress:
     """Between a button and the daemon: a short press followed by another within window_s is one
     DOUBLE; a lone short press is passed on when the window closes (the wait is the price of
-    double presses, paid only while reading is on). LONG and QUIT pass straight through, after a
-    pending short press, so the order of events is kept."""
+    double presses, paid only while reading is on). While the device talks (talking() is true) a
+    short press is passed on at once, as "stop talking" needs no wait, and the window still opens:
+    a second press in it is a DOUBLE. LONG and QUIT pass straight through, after a pending short
+    press, so the order of events is kept."""
 
-    def __init__(self, on_press: Callable[[Press], None], window_s: float):
-        self._emit, self.window_s = on_press, window_s
+    def __init__(self, on_press: Callable[[Press], None], window_s: float,
+                 talking: Callable[[], bool] = lambda: False):
+        self._emit, self.window_s, self._talking = on_press, window_s, talking
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
+        self._passed_on = False  # the pending short press already went out (a stop)
 
     def __call__(self, kind: Press) -> None:
         if kind is not Press.SHORT:
             self._flush()
             self._emit(kind)
             return
+        now = self._talking()
         with self._lock:
             if self._timer is not None:  # the second press of a double
                 self._timer.cancel()
                 self._timer = None
-                double = True
+                out = Press.DOUBLE
             else:
                 self._timer = t = threading.Timer(self.window_s, self._expired)
                 t.daemon = True
+                self._passed_on = now
                 t.start()
-                double = False
-        if double:
-            self._emit(Press.DOUBLE)
+                out = Press.SHORT if now else None
+        if out is not None:
+            self._emit(out)
 
     def _expired(self) -> None:
         with self._lock:
             mine = self._timer is not None and self._timer is threading.current_thread()  # not a newer one
             if mine:
                 self._timer = None
-        if mine:
+            due = mine and not self._passed_on
+        if due:
             self._emit(Press.SHORT)
 
     def _flush(self) -> None:
         with self._lock:
             pending, self._timer = self._timer, None
+            due = pending is not None and not self._passed_on
         if pending is not None:
             pending.cancel()
+        if due:
             self._emit(Press.SHORT)
 
     def close(self) -> None:

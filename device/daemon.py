@@ -139,8 +139,12 @@ class Daemon:
             self.notifier.stopping()
         return 0
 
+    def talking(self) -> bool:
+        """Saying an answer: a short press now means "stop talking"."""
+        return self.state is State.SPEAKING and self.speaker.busy
+
     def _handle(self, kind: Press, t: float) -> None:
-        if self.state is State.SPEAKING and self.speaker.busy:
+        if self.talking():
             self.stats["stops"] += 1
             self.state = State.IDLE
             self.speaker.stop()

@@ -14,7 +14,7 @@ import wave
 
 import pytest
 
-from device.audio import WavSink
+from device.audio import PacedWavSink, WavSink
 from device.button import GPIOButton, Press
 from device.camera import FileCamera
 from device.captioner import Captioner
@@ -125,15 +125,7 @@ def test_a_camera_that_returns_nothing_or_an_empty_frame_and_a_sink_that_fails_t
         def capture(self):
             return OddCamera.frames.pop(0) if OddCamera.frames else super().capture()
 
-    class StubbornSink(WavSink):  # plays in real time, as a sound card does, and errors when cut
-        def begin(self, rate):
-            self.rate = rate
-            super().begin(rate)
-
-        def write(self, pcm):
-            super().write(pcm)
-            time.sleep(len(pcm) / self.rate)
-
+    class StubbornSink(PacedWavSink):  # errors when cut
         def abort(self):
             super().abort()
             raise OSError("sound device busy")

@@ -92,6 +92,71 @@ def test_three_quick_presses_are_a_double_then_a_single():
     dp.close()
 
 
+def test_a_press_while_it_talks_stops_at_once_and_a_second_press_still_makes_a_double():
+    from gpiozero.pins.mock import MockFactory
+    factory, ev, talking = MockFactory(), Events(), threading.Event()
+    talking.set()
+    dp = DoublePress(ev, window_s=1.5, talking=talking.is_set)
+    with GPIOButton(17, dp, bounce_ms=0, hold_s=1.0, pin_factory=factory):
+        pin = factory.pin(17)
+        tap(pin)
+        assert ev.wait(1, timeout=1.0) == [Press.SHORT]  # the stop, long before the 1.5 s window closes
+        tap(pin)
+        assert ev.wait(2) == [Press.SHORT, Press.DOUBLE]  # and the window was open: a double
+        tap(pin)  # a lone press while it talks: its stop, and nothing more when the window closes
+        assert ev.wait(3, timeout=1.0)[-1] is Press.SHORT
+        time.sleep(1.8)
+        assert len(ev.got) == 3
+        talking.clear()  # quiet again: a single press waits out the window, as before
+        t0 = time.monotonic()
+        tap(pin)
+        assert ev.wait(4, timeout=3)[-1] is Press.SHORT and ev.got[-1][1] - t0 >= 1.5
+    dp.close()
+
+
+def test_the_daemon_stops_talking_on_the_first_press_of_a_double_then_reads(bundle, text_scenes, tmp_path):
+    """DoublePress wired as run_daemon wires it: the first press cuts a long answer short at once,
+    the second makes it a double press, answered by the reader."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    from device.ocr import load_reader
+
+    from device.audio import PacedWavSink
+
+    from .test_daemon import make_daemon, stop
+    folder, truth = text_scenes
+    d, th = make_daemon(bundle, folder, tmp_path, sink=PacedWavSink(tmp_path / "wav"))
+    d.reader = load_reader("ppocr-tesseract") if HAVE_PPOCR else None
+    factory = MockFactory()
+    dp = DoublePress(d.press, 1.0, talking=d.talking)
+    try:
+        with GPIOButton(24, dp, bounce_ms=0, hold_s=0.3, pin_factory=factory):
+            pin = factory.pin(24)
+            d.speaker.wait(10)
+            d.last_description = "a long description " * 40
+            tap(pin, 0.5)  # a hold: repeat it
+            end = time.monotonic() + 10
+            while not d.talking() and time.monotonic() < end:
+                time.sleep(0.005)
+            assert d.talking()
+            n = len(d.answers)
+            tap(pin)
+            end = time.monotonic() + 0.8  # before the 1 s window closes
+            while d.stats["stops"] == 0 and time.monotonic() < end:
+                time.sleep(0.005)
+            assert d.stats["stops"] == 1 and len(d.answers) == n
+            tap(pin)
+            end = time.monotonic() + 60
+            while len(d.answers) == n and time.monotonic() < end:
+                time.sleep(0.01)
+            assert len(d.answers) == n + 1 and d.answers[-1].asked == "double", d.answers[-1]
+    finally:
+        dp.close()
+        stop(d, th)
+        Device.pin_factory = None
+
+
 def test_reading_order_joins_pieces_of_a_row_left_to_right_then_rows_top_down():
     pieces = [TextLine("world", (120, 10, 200, 30), 0.9), TextLine("Hello", (10, 12, 100, 31), 0.9),
               TextLine("below", (10, 50, 90, 70), 0.9)]
@@ -227,7 +292,7 @@ def test_300_presses_with_double_presses_mixed_in_get_exactly_one_answer_each(bu
         emitted[kind] += 1
         d.press(kind)
     factory, rng = MockFactory(), random.Random(1)
-    double = DoublePress(to_daemon, 0.25)
+    double = DoublePress(to_daemon, 0.25, talking=d.talking)
     taps = 0
     with GPIOButton(23, double, bounce_ms=0, hold_s=0.15, pin_factory=factory):
         pin = factory.pin(23)
@@ -307,3 +372,11 @@ def test_bench_measures_read_latency_against_the_encoder(bundle, text_scenes):
     r = read_latency(cap, str(folder), 3, 2)
     cap.close()
     assert r["engine"] == "ppocr-tesseract" and r["read_ms"] > r["encoder_ms"] > 0
+
+
+def test_bench_pays_the_window_on_a_single_press_and_not_on_a_stop(bundle, text_scenes):
+    from device.bench import button_presses
+    folder, _ = text_scenes
+    r = button_presses(str(bundle), str(folder), 3, 0.3)
+    assert r["window_ms"] - r["no_window_ms"] >= 250  # a lone press waits out the window
+    assert r["stop_ms"] < 250  # a press while it talks does not

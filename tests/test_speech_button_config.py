@@ -5,7 +5,7 @@ import wave
 import numpy as np
 import pytest
 
-from device.audio import PlayerSink, WavSink
+from device.audio import PacedWavSink, PlayerSink, WavSink
 from device.button import GPIOButton, Press
 from device.config import Config, load_config, parse_config
 from device.errors import ButtonError, ConfigError, SpeechError
@@ -36,11 +36,7 @@ def test_espeak_command_engine(tmp_path):
 
 
 def test_stop_interrupts_speech(tmp_path):
-    class SlowSink(WavSink):  # plays in real time, like a sound card
-        def write(self, pcm):
-            super().write(pcm)
-            time.sleep(len(pcm) / 22050)
-    sink = SlowSink(tmp_path)
+    sink = PacedWavSink(tmp_path)
     with Speaker(lambda: EspeakLibrary(), sink) as sp:
         sp.say("this is a rather long sentence that nobody will hear to the end because it is stopped")
         time.sleep(0.3)
