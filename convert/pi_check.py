@@ -3,7 +3,9 @@
 In a fresh copy of a debootstrapped root, as a user would on a Pi: install.sh (twice: the second
 run must change nothing), the installed `device verify`, `doctor` and `caption`, the captions of
 real photos compared with this machine's (same bundle, same photos), and the daemon started by the
-installed unit's own ExecStart line with a file camera, the keyboard button and WAV speech.
+installed unit's own ExecStart line with a file camera, the keyboard button and WAV speech; then
+reading: install.sh --ocr (twice), doctor's reading line, and `device read` on seeded text scenes
+compared with this machine's reading of the same files.
 Fails loudly (exit 1) at the first step that does not hold. Prints no timings: emulated."""
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from .errors import ConvertError
 SRC_INSIDE = "/root/seesay"  # where the clone sits in the root, as a user's checkout would
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "flickr8k-224"
 BLEU4_POINTS, CIDER_DELTA = 0.5, 0.02  # how far the arm64 captions may score from the x86 ones
+TEXT_SCENES = 60  # read in the root: a few seconds a frame under qemu, so a quarter of the 240 of the test set
+WORD_POINTS = 5.0  # how far the arm64 reader's word accuracy (each half) may be from the x86 one's
 
 
 class PiCheckFailed(ConvertError):
@@ -167,6 +171,57 @@ def daemon_presses(root: Path, photos: list[Path], presses: int = 3) -> list[str
     return said
 
 
+def _reads(stdout: str) -> dict[str, str]:
+    """`device read` output (`PATH: what is said`, a line a photo) -> photo name -> the text read
+    ("" where it said why there is none)."""
+    from device.reading import SAY_READ
+    out = {}
+    for line in stdout.splitlines():
+        path, _, said = line.partition(": ")
+        out[Path(path).name] = "" if said in SAY_READ.values() else said
+    return out
+
+
+def reading_in_root(root: Path, n: int = TEXT_SCENES) -> dict:
+    """install.sh --ocr (twice), doctor's reading line, and `device read` on n seeded text scenes in
+    the root and here: word accuracy of each by difficulty, and how many read the same."""
+    from training.ocr_eval import accuracy, words
+    from training.text_scenes import DEFAULT_BACKGROUNDS, make_text_scenes
+    r = run_in(root, f"cd {SRC_INSIDE} && ./install.sh --ocr")
+    print("  " + "\n  ".join(r.stdout.strip().splitlines()[-4:]))
+    _expect(r.returncode == 0, "install.sh --ocr exit code 0 (tesseract-ocr-eng, python3-tesserocr, the text detector)", r)
+    r = run_in(root, f"cd {SRC_INSIDE} && ./install.sh --ocr")
+    _expect(r.returncode == 0 and "nothing to do" in r.stdout, "second install.sh --ocr: nothing to do", r)
+    r = run_device(root, "doctor")
+    line = next((l for l in r.stdout.splitlines() if "reading text" in l), "")
+    _expect(line.startswith("[ OK ] reading text: ppocr-tesseract"), f"doctor: {line.strip()}", r)
+    work = root / "tmp" / "pi-check-text"
+    shutil.rmtree(work, ignore_errors=True)
+    truth = make_text_scenes(work, DEFAULT_BACKGROUNDS, n, seed=0)
+    files = [work / k for k in truth]
+    r = run_device(root, "read " + " ".join(f"/tmp/pi-check-text/{k}" for k in truth))
+    _expect(r.returncode == 0 and not r.stderr.strip(), f"read in the root: {n} scenes, nothing on stderr", r)
+    arm = _reads(r.stdout)
+    x = subprocess.run([sys.executable, "-m", "device", "read", *map(str, files)], cwd=REPO, capture_output=True, text=True)
+    if x.returncode != 0:
+        raise PiCheckFailed(f"x86 reading failed: {x.stderr[-2000:]}")
+    x86 = _reads(x.stdout)
+    shutil.rmtree(work, ignore_errors=True)
+    out = {"scenes": n, "same": sum(arm[k] == x86[k] for k in truth) / n}
+    for half in ("clean", "hard"):
+        ks = [k for k, t in truth.items() if t["difficulty"] == half]
+        for name, got in (("x86", x86), ("arm64", arm)):
+            out[f"{half}_{name}"] = 100 * sum(accuracy(words(" ".join(truth[k]["lines"])), words(got[k])) for k in ks) / len(ks)
+    print(f"  {n} text scenes: words read clean x86 {out['clean_x86']:.1f}% arm64 {out['clean_arm64']:.1f}%, "
+          f"hard x86 {out['hard_x86']:.1f}% arm64 {out['hard_arm64']:.1f}%; the same text {out['same']:.0%}")
+    for k in [k for k in truth if arm[k] != x86[k]][:3]:
+        print(f"    {k}: x86 {x86[k]!r} / arm64 {arm[k]!r}")
+    for half in ("clean", "hard"):
+        d = out[f"{half}_arm64"] - out[f"{half}_x86"]
+        _expect(abs(d) <= WORD_POINTS, f"{half} half: arm64 within {WORD_POINTS:.0f} points of x86 ({d:+.1f})")
+    return out
+
+
 def pi_check(data: Path = DEFAULT_DATA, n_photos: int = 200) -> int:
     """The root is kept in build/pi-root (seesay installed) for `convert check --arm64-root`."""
     t0 = time.monotonic()
@@ -223,7 +278,10 @@ def pi_check(data: Path = DEFAULT_DATA, n_photos: int = 200) -> int:
         said = daemon_presses(root, photos)
         for s in said:
             print(f"  said: {s}")
+
+        _step(f"reading text: install.sh --ocr, then `device read` on {TEXT_SCENES} text scenes, arm64 root vs this machine")
+        reading = reading_in_root(root)
     out = REPO / "build" / "pi-check.json"
-    out.write_text(json.dumps({"photos": n_photos, **results}, indent=2))
+    out.write_text(json.dumps({"photos": n_photos, **results, "reading": reading}, indent=2))
     print(f"\npi-check passed in {(time.monotonic() - t0) / 60:.1f} min (wall clock on this machine; results in {out})")
     return 0

@@ -14,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 from device.errors import run_cli  # noqa: E402
 
 from .config import ModelConfig, TrainConfig  # noqa: E402
+from .text_scenes import DEFAULT_BACKGROUNDS  # noqa: E402
 
 
 def _add_dataclass_args(p: argparse.ArgumentParser, cls, skip=()) -> None:
@@ -79,7 +80,7 @@ def main(argv=None) -> int:
 
     x = sub.add_parser("text-scenes", help="write the seeded reading test set: signs, labels, pages over photos")
     x.add_argument("out", help="folder to write (NNNN.jpg + truth.json)")
-    x.add_argument("--backgrounds", default=str(Path(__file__).resolve().parent.parent.parent / "shared/data/flickr8k/images"),
+    x.add_argument("--backgrounds", default=str(DEFAULT_BACKGROUNDS),
                    help="folder of photos to render over (default: %(default)s)")
     x.add_argument("-n", type=int, default=240, help="number of scenes, half clean and half hard (default: %(default)s)")
     x.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")

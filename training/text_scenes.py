@@ -19,6 +19,7 @@ FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSans
          "LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf", "LiberationSerif-Regular.ttf",
          "LiberationMono-Regular.ttf", "LiberationSansNarrow-Regular.ttf", "NotoSans-Regular.ttf",
          "NotoSans-Bold.ttf", "NotoSerif-Regular.ttf")
+DEFAULT_BACKGROUNDS = Path(__file__).resolve().parents[2] / "shared/data/flickr8k/images"  # the workplace copy
 FRAME = (640, 480)  # the camera frame the reader gets, pixels (the daemon captures 1280x960; half of it)
 
 SIGN_WORDS = ("EXIT", "ENTRANCE", "PLATFORM", "TOILETS", "PHARMACY", "BUS", "STOP", "OPEN", "CLOSED", "PUSH",
