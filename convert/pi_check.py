@@ -5,7 +5,7 @@ run must change nothing), the installed `device verify`, `doctor` and `caption`,
 real photos compared with this machine's (same bundle, same photos), and the daemon started by the
 installed unit's own ExecStart line with a file camera, the keyboard button and WAV speech; then
 reading: install.sh --ocr (twice), doctor's reading line, and `device read` on seeded text scenes
-compared with this machine's reading of the same files.
+compared with this machine's reading of the same files, and a double press to the daemon.
 Fails loudly (exit 1) at the first step that does not hold. Prints no timings: emulated."""
 from __future__ import annotations
 
@@ -113,9 +113,11 @@ def wav_seconds(path: Path) -> float:
         return 0.0
 
 
-def daemon_presses(root: Path, photos: list[Path], presses: int = 3) -> list[str]:
-    """The daemon as the unit starts it, with a test config: file camera, keyboard button (Enter =
-    a press), WAV speech. Returns the captions it logged; checks one spoken WAV per answer."""
+def daemon_presses(root: Path, photos: list[Path], keys: tuple[str, ...] = ("", "", "")) -> str:
+    """The daemon as the unit starts it, with a test config: file camera (the photos, in turn),
+    keyboard button (a line a press: "" a short press, "d" a double press), WAV speech. Checks one
+    spoken WAV per answer and a clean exit; returns its log."""
+    presses = len(keys)
     argv, unit = exec_start(root)
     work = root / "var/lib/seesay/pi-check"
     shutil.rmtree(work, ignore_errors=True)
@@ -152,23 +154,21 @@ def daemon_presses(root: Path, photos: list[Path], presses: int = 3) -> list[str
         raise PiCheckFailed(f"pi-check: the daemon did not speak utterance {n} within {timeout:.0f} s:\n{err[-3000:]}")
 
     wait_for(1, 600)  # "Ready." (first start under qemu: imports take a while)
-    for k in range(presses):
-        p.stdin.write("\n")
+    for k, key in enumerate(keys):
+        p.stdin.write(key + "\n")
         p.stdin.flush()
         wait_for(2 + k, 300)
     out, err = p.communicate(timeout=120)  # closes stdin: end of input = quit
     _expect(p.returncode == 0, f"the daemon left with exit code 0 at the end of its input (got {p.returncode})",
             subprocess.CompletedProcess(cmd, p.returncode, out, err))
-    said = re.findall(r"caption '(.*?)' \(mean log p", err)
     files = sorted(wavs.glob("*.wav"))
-    _expect(len(said) == presses, f"{presses} presses gave {len(said)} captions in the log")
     _expect(len(files) == presses + 1, f"{len(files)} WAVs: 'Ready.' and one per press")
     for f in files:
         with wave.open(str(f)) as w:
             ok = w.getnchannels() == 1 and w.getsampwidth() == 2 and w.getnframes() > w.getframerate() * 0.3
         _expect(ok, f"{f.name}: mono 16-bit speech, {wav_seconds(f):.1f} s")
     shutil.rmtree(work, ignore_errors=True)
-    return said
+    return err
 
 
 def _reads(stdout: str) -> dict[str, str]:
@@ -202,6 +202,12 @@ def reading_in_root(root: Path, n: int = TEXT_SCENES) -> dict:
     r = run_device(root, "read " + " ".join(f"/tmp/pi-check-text/{k}" for k in truth))
     _expect(r.returncode == 0 and not r.stderr.strip(), f"read in the root: {n} scenes, nothing on stderr", r)
     arm = _reads(r.stdout)
+    sign = next(k for k, t in truth.items() if t["kind"] == "sign" and t["difficulty"] == "clean")
+    log = daemon_presses(root, [work / sign], ("d",))
+    read = [(m[0], m[2]) for m in re.findall(r"read (\w+): (['\"])(.*)\2$", log, re.M)]  # the log's %r of the text
+    _expect(len(read) == 1 and read[0][0] == "text", f"the daemon's double press read {read} (sign: {truth[sign]['lines']})")
+    heard = accuracy(words(" ".join(truth[sign]["lines"])), words(read[0][1]))
+    _expect(heard >= 0.8, f"the double press read {heard:.0%} of the sign's words")
     x = subprocess.run([sys.executable, "-m", "device", "read", *map(str, files)], cwd=REPO, capture_output=True, text=True)
     if x.returncode != 0:
         raise PiCheckFailed(f"x86 reading failed: {x.stderr[-2000:]}")
@@ -275,7 +281,8 @@ def pi_check(data: Path = DEFAULT_DATA, n_photos: int = 200) -> int:
                     f"{name}: within {BLEU4_POINTS} BLEU-4 points and {CIDER_DELTA} CIDEr of x86")
 
         _step("the daemon, started by the unit's ExecStart line")
-        said = daemon_presses(root, photos)
+        said = re.findall(r"caption '(.*?)' \(mean log p", daemon_presses(root, photos))
+        _expect(len(said) == 3, f"3 presses gave {len(said)} captions in the log")
         for s in said:
             print(f"  said: {s}")
 
