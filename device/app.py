@@ -57,7 +57,8 @@ def run_daemon(cfg, pin_factory=None) -> int:
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
     try:
         # the button first: "ready" is said only when a press can be heard
-        button = make_button(cfg.button, press if cfg.button.kind == "gpio" else daemon.press, pin_factory)
+        button = make_button(cfg.button, press if cfg.button.kind == "gpio" else daemon.press, pin_factory,
+                             on_down=press.down if isinstance(press, DoublePress) else None)
     except SeesayError:  # its message goes to stderr once, from run_cli
         daemon.speaker.say(SAY["button"])  # nobody can press for an answer, so it is said now, then exit
         _close(daemon)

@@ -6,6 +6,7 @@ import enum
 import logging
 import sys
 import threading
+import time
 import warnings
 from typing import Callable
 
@@ -26,13 +27,15 @@ class GPIOButton:
     held hold_s: LONG (once; the release that follows is not a SHORT)."""
 
     def __init__(self, pin: int, on_press: Callable[[Press], None], bounce_ms: int = 30, hold_s: float = 1.0,
-                 pin_factory=None):
+                 pin_factory=None, on_down: Callable[[], None] | None = None):
+        """on_down: told as the button goes down (DoublePress.down), before anything is emitted."""
         try:
             from gpiozero import Button
             from gpiozero.exc import GPIOZeroError
         except ImportError as e:
             raise ButtonError("gpiozero is not installed: pip install gpiozero (and python3-lgpio on a Pi)") from e
         self._held, self.button = False, None
+        self._emit, self._on_down = on_press, on_down
         # gpiozero tries its pin libraries in turn and says why each failed only as warnings: they are
         # kept, to explain a failure, or logged when a fallback worked
         with warnings.catch_warnings(record=True) as fell_back:
@@ -47,10 +50,11 @@ class GPIOButton:
         self.button.when_pressed = self._pressed
         self.button.when_held = self._on_held
         self.button.when_released = self._released
-        self._emit = on_press
 
     def _pressed(self):
         self._held = False
+        if self._on_down is not None:
+            self._on_down()
 
     def _on_held(self):
         self._held = True
@@ -74,19 +78,32 @@ class GPIOButton:
 
 
 class DoublePress:
-    """Between a button and the daemon: a short press followed by another within window_s is one
-    DOUBLE; a lone short press is passed on when the window closes (the wait is the price of
-    double presses, paid only while reading is on). While the device talks (talking() is true) a
-    short press is passed on at once, as "stop talking" needs no wait, and the window still opens:
-    a second press in it is a DOUBLE. LONG and QUIT pass straight through, after a pending short
-    press, so the order of events is kept."""
+    """Between a button and the daemon: a second short press that starts within window_s of the
+    first one's start makes one DOUBLE; a lone short press is passed on window_s after it started
+    (the wait, less the time the button was down, is the price of double presses, paid only while
+    reading is on). While the device talks (talking() is true) a short press is passed on at once,
+    as "stop talking" needs no wait, and the window still opens: a second press in it is a DOUBLE.
+    LONG and QUIT pass straight through, after a pending short press, so the order of events is
+    kept. down() is the button going down (GPIOButton's on_down); without it the window counts
+    from each release."""
 
     def __init__(self, on_press: Callable[[Press], None], window_s: float,
                  talking: Callable[[], bool] = lambda: False):
         self._emit, self.window_s, self._talking = on_press, window_s, talking
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        self._passed_on = False  # the pending short press already went out (a stop)
+        self._timer: threading.Timer | None = None  # a first short press waits for a second
+        self._second = False  # the second press of a double is down
+        self._down_t: float | None = None  # when the first press went down (monotonic s)
+        self._passed_on = False  # the waiting short press already went out (a stop)
+
+    def down(self) -> None:
+        with self._lock:
+            if self._timer is not None:  # within the window: the second press of a double
+                self._timer.cancel()
+                self._timer = None
+                self._second = True
+            elif not self._second:
+                self._down_t = time.monotonic()
 
     def __call__(self, kind: Press) -> None:
         if kind is not Press.SHORT:
@@ -95,12 +112,15 @@ class DoublePress:
             return
         now = self._talking()
         with self._lock:
-            if self._timer is not None:  # the second press of a double
-                self._timer.cancel()
-                self._timer = None
+            if self._second or self._timer is not None:  # the second press of a double, released
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer, self._second = None, False
                 out = Press.DOUBLE
             else:
-                self._timer = t = threading.Timer(self.window_s, self._expired)
+                started, self._down_t = self._down_t, None
+                wait = self.window_s if started is None else max(0.0, self.window_s - (time.monotonic() - started))
+                self._timer = t = threading.Timer(wait, self._expired)
                 t.daemon = True
                 self._passed_on = now
                 t.start()
@@ -118,11 +138,13 @@ class DoublePress:
             self._emit(Press.SHORT)
 
     def _flush(self) -> None:
+        """A hold or a quit: the short press still waiting goes out first."""
         with self._lock:
-            pending, self._timer = self._timer, None
-            due = pending is not None and not self._passed_on
-        if pending is not None:
-            pending.cancel()
+            pending = self._timer is not None or self._second
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer, self._second, self._down_t = None, False, None
+            due = pending and not self._passed_on
         if due:
             self._emit(Press.SHORT)
 
@@ -167,9 +189,9 @@ class KeyboardButton:
         pass  # the reader thread is a daemon thread blocked on input; it ends with the process
 
 
-def make_button(cfg, on_press, pin_factory=None):
+def make_button(cfg, on_press, pin_factory=None, on_down=None):
     if cfg.kind == "gpio":
-        return GPIOButton(cfg.pin, on_press, cfg.bounce_ms, cfg.hold_s, pin_factory)
+        return GPIOButton(cfg.pin, on_press, cfg.bounce_ms, cfg.hold_s, pin_factory, on_down)
     if cfg.kind == "keyboard":
         return KeyboardButton(on_press)
     return None

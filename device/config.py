@@ -70,8 +70,8 @@ class ReadingConfig:
     # auto = the best installed engine (ppocr-tesseract, then tesseract), else no reading | ppocr-tesseract
     # | tesseract | rapidocr | none. With an engine, a double press reads the text in view.
     engine: str = "auto"
-    # a second short press within this many seconds of the first reads instead of describing; a
-    # single press waits this long before it describes (only while an engine is loaded)
+    # a second short press starting within this many seconds of the first one's start reads instead
+    # of describing; a single press is described this long after it went down (only with an engine)
     double_press_s: float = 0.4
     threads: int = 2  # CPU threads of the reader
     # end a description with "There is text; double press to read it." when the detector clearly sees

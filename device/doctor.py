@@ -94,7 +94,7 @@ def doctor(config_path: str | None = None) -> int:
                 return "off ([reading] engine = \"none\")"
             raise OSError("no OCR engine installed, so a double press cannot read: ./install.sh --ocr adds one")
         r.close()
-        return f"{r.name} ({r.version}); double press within {cfg.reading.double_press_s:.2f} s reads text"
+        return f"{r.name} ({r.version}); a second press within {cfg.reading.double_press_s:.2f} s of the first reads text"
     _check("reading text", reading, required=cfg.reading.engine not in ("auto", "none"))
 
     def gpio():

@@ -42,7 +42,7 @@ def button():
     factory = MockFactory()
     ev = Events()
     dp = DoublePress(ev, window_s=0.3)
-    b = GPIOButton(17, dp, bounce_ms=0, hold_s=0.6, pin_factory=factory)
+    b = GPIOButton(17, dp, bounce_ms=0, hold_s=0.6, pin_factory=factory, on_down=dp.down)
     yield factory.pin(17), ev, dp
     b.close()
     dp.close()
@@ -83,6 +83,24 @@ def test_presses_further_apart_than_the_window_are_two_singles_and_a_hold_still_
     assert len(ev.got) == 3  # the release after a hold is not a press
 
 
+def test_the_window_counts_from_the_first_press_going_down(button):
+    pin, ev, _ = button  # window 0.3 s, hold 0.6 s
+    t0 = time.monotonic()
+    tap(pin, 0.2)  # a slow single press: answered 0.3 s after it went down, 0.1 s after its release
+    assert ev.wait(1) == [Press.SHORT]
+    assert 0.3 <= ev.got[-1][1] - t0 < 0.3 + 0.15, f"answered {ev.got[-1][1] - t0:.3f} s after going down"
+    tap(pin, 0.03)
+    time.sleep(0.15)
+    tap(pin, 0.25)  # the second press starts within the window and ends after it: still a double
+    assert ev.wait(2) == [Press.SHORT, Press.DOUBLE]
+    tap(pin, 0.03)
+    time.sleep(0.1)
+    tap(pin, 0.8)  # a hold as the second press: the first press was a single, then the hold repeats
+    assert ev.wait(4, 3) == [Press.SHORT, Press.DOUBLE, Press.SHORT, Press.LONG]
+    time.sleep(0.5)
+    assert len(ev.got) == 4
+
+
 def test_three_quick_presses_are_a_double_then_a_single():
     ev = Events()
     dp = DoublePress(ev, window_s=0.2)
@@ -97,7 +115,7 @@ def test_a_press_while_it_talks_stops_at_once_and_a_second_press_still_makes_a_d
     factory, ev, talking = MockFactory(), Events(), threading.Event()
     talking.set()
     dp = DoublePress(ev, window_s=1.5, talking=talking.is_set)
-    with GPIOButton(17, dp, bounce_ms=0, hold_s=1.0, pin_factory=factory):
+    with GPIOButton(17, dp, bounce_ms=0, hold_s=1.0, pin_factory=factory, on_down=dp.down):
         pin = factory.pin(17)
         tap(pin)
         assert ev.wait(1, timeout=1.0) == [Press.SHORT]  # the stop, long before the 1.5 s window closes
@@ -131,7 +149,7 @@ def test_the_daemon_stops_talking_on_the_first_press_of_a_double_then_reads(bund
     factory = MockFactory()
     dp = DoublePress(d.press, 1.0, talking=d.talking)
     try:
-        with GPIOButton(24, dp, bounce_ms=0, hold_s=0.3, pin_factory=factory):
+        with GPIOButton(24, dp, bounce_ms=0, hold_s=0.3, pin_factory=factory, on_down=dp.down):
             pin = factory.pin(24)
             d.speaker.wait(10)
             d.last_description = "a long description " * 40
@@ -294,7 +312,7 @@ def test_300_presses_with_double_presses_mixed_in_get_exactly_one_answer_each(bu
     factory, rng = MockFactory(), random.Random(1)
     double = DoublePress(to_daemon, 0.25, talking=d.talking)
     taps = 0
-    with GPIOButton(23, double, bounce_ms=0, hold_s=0.15, pin_factory=factory):
+    with GPIOButton(23, double, bounce_ms=0, hold_s=0.15, pin_factory=factory, on_down=double.down):
         pin = factory.pin(23)
         while taps < 300:
             r = rng.random()
@@ -380,3 +398,57 @@ def test_bench_pays_the_window_on_a_single_press_and_not_on_a_stop(bundle, text_
     r = button_presses(str(bundle), str(folder), 3, 0.3)
     assert r["window_ms"] - r["no_window_ms"] >= 250  # a lone press waits out the window
     assert r["stop_ms"] < 250  # a press while it talks does not
+
+
+@need_ppocr
+def test_run_daemon_wires_the_gpio_button_through_double_press(bundle, text_scenes, tmp_path, caplog):
+    """The daemon as `device run` builds it, on a MockFactory pin: a tap describes, two taps read."""
+    import logging
+    import os
+    import signal
+
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    from device.app import run_daemon
+    from device.config import Config, replace
+    folder, _ = text_scenes
+    cfg = replace(Config(), model={"bundle": str(bundle)}, camera={"source": "files", "path": str(folder)},
+                  speech={"output": "wav", "wav_dir": str(tmp_path / "wav")},
+                  button={"kind": "gpio", "pin": 25, "bounce_ms": 0},
+                  behaviour={"min_brightness": 10.0, "min_sharpness": 1.0})
+    factory, done, ended = MockFactory(), [], threading.Event()
+
+    def wait_log(pattern, timeout=60):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not ended.is_set() and not any(pattern in r.getMessage() for r in caplog.records):
+            time.sleep(0.02)
+        done.append(any(pattern in r.getMessage() for r in caplog.records))
+
+    def presses():
+        try:
+            wait_log("seesay ready")
+            pin = factory.pin(25)
+            tap(pin)
+            wait_log("caption ")
+            time.sleep(3)  # the caption is said (WAV): a press now would be a stop
+            tap(pin), time.sleep(0.1), tap(pin)
+            wait_log("read ")
+        finally:
+            if not ended.is_set():  # run_daemon is still running: SIGTERM is its stop
+                os.kill(os.getpid(), signal.SIGTERM)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    caplog.set_level(logging.INFO)
+    th = threading.Thread(target=presses, daemon=True)
+    th.start()
+    try:
+        assert run_daemon(cfg, pin_factory=factory) == 0
+    finally:
+        ended.set()
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+        Device.pin_factory = None
+    th.join(5)
+    assert done == [True, True, True], done
+    said = [r.getMessage() for r in caplog.records if r.name == "seesay.daemon"]
+    assert sum(m.startswith("caption ") for m in said) == 1 and sum(m.startswith("read ") for m in said) == 1, said
