@@ -185,7 +185,7 @@ def _reads(stdout: str) -> dict[str, str]:
 def reading_in_root(root: Path, n: int = TEXT_SCENES) -> dict:
     """install.sh --ocr (twice), doctor's reading line, and `device read` on n seeded text scenes in
     the root and here: word accuracy of each by difficulty, and how many read the same."""
-    from training.ocr_eval import accuracy, words
+    from training.ocr_eval import word_accuracy
     from training.text_scenes import DEFAULT_BACKGROUNDS, make_text_scenes
     r = run_in(root, f"cd {SRC_INSIDE} && ./install.sh --ocr")
     print("  " + "\n  ".join(r.stdout.strip().splitlines()[-4:]))
@@ -206,7 +206,7 @@ def reading_in_root(root: Path, n: int = TEXT_SCENES) -> dict:
     log = daemon_presses(root, [work / sign], ("d",))
     read = [(m[0], m[2]) for m in re.findall(r"read (\w+): (['\"])(.*)\2$", log, re.M)]  # the log's %r of the text
     _expect(len(read) == 1 and read[0][0] == "text", f"the daemon's double press read {read} (sign: {truth[sign]['lines']})")
-    heard = accuracy(words(" ".join(truth[sign]["lines"])), words(read[0][1]))
+    heard = word_accuracy(truth[sign]["lines"], read[0][1])
     _expect(heard >= 0.8, f"the double press read {heard:.0%} of the sign's words")
     x = subprocess.run([sys.executable, "-m", "device", "read", *map(str, files)], cwd=REPO, capture_output=True, text=True)
     if x.returncode != 0:
@@ -217,7 +217,7 @@ def reading_in_root(root: Path, n: int = TEXT_SCENES) -> dict:
     for half in ("clean", "hard"):
         ks = [k for k, t in truth.items() if t["difficulty"] == half]
         for name, got in (("x86", x86), ("arm64", arm)):
-            out[f"{half}_{name}"] = 100 * sum(accuracy(words(" ".join(truth[k]["lines"])), words(got[k])) for k in ks) / len(ks)
+            out[f"{half}_{name}"] = 100 * sum(word_accuracy(truth[k]["lines"], got[k]) for k in ks) / len(ks)
     print(f"  {n} text scenes: words read clean x86 {out['clean_x86']:.1f}% arm64 {out['clean_arm64']:.1f}%, "
           f"hard x86 {out['hard_x86']:.1f}% arm64 {out['hard_arm64']:.1f}%; the same text {out['same']:.0%}")
     for k in [k for k in truth if arm[k] != x86[k]][:3]:

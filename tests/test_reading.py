@@ -11,7 +11,7 @@ from PIL import Image
 from device.button import DoublePress, GPIOButton, Press
 from device.ocr import TextLine, reading_order
 from device.reading import SAY_READ, read_answer
-from training.ocr_eval import accuracy, words
+from training.ocr_eval import word_accuracy
 from training.text_scenes import make_text_scenes
 
 from .conftest import ROOT
@@ -230,7 +230,7 @@ def test_the_chosen_engine_reads_clean_signs_labels_and_pages(text_scenes):
     acc = {"clean": [], "hard": []}
     for k, t in truth.items():
         lines = reader.read(np.asarray(Image.open(folder / k).convert("RGB")))
-        acc[t["difficulty"]].append(accuracy(words(" ".join(t["lines"])), words(" ".join(l.text for l in lines))))
+        acc[t["difficulty"]].append(word_accuracy(t["lines"], " ".join(l.text for l in lines)))
     reader.close()
     assert np.mean(acc["clean"]) >= 0.85, acc
     assert np.mean(acc["hard"]) >= 0.5, acc
@@ -272,7 +272,7 @@ def test_daemon_double_press_reads_and_a_daemon_without_a_reader_says_so(bundle,
         assert ask(d, Press.DOUBLE).text == SAY_READ["no_reader"]
         d.reader = load_reader("ppocr-tesseract")
         a = ask(d, Press.DOUBLE, timeout=60)
-        assert a.kind == "text" and accuracy(words(" ".join(truth[sign]["lines"])), words(a.text)) >= 0.8, a
+        assert a.kind == "text" and word_accuracy(truth[sign]["lines"], a.text) >= 0.8, a
         assert ask(d, Press.LONG).text == a.text  # a long press repeats what was read
         assert ask(d, Press.SHORT).kind in ("caption", "dark", "blurred")  # a single press still describes
     finally:

@@ -39,6 +39,11 @@ def accuracy(ref: list, hyp: list) -> float:
     return max(0.0, 1.0 - edit_distance(ref, hyp) / max(1, len(ref)))
 
 
+def word_accuracy(lines: list[str], said: str) -> float:
+    """How much of a scene's text (its truth lines) what was read gives, word for word, in order."""
+    return accuracy(words(" ".join(lines)), words(said))
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -94,7 +99,7 @@ def evaluate(folder: str | Path, engines=("ppocr-tesseract", "tesseract", "rapid
             hyp = " ".join(l.text for l in lines)
             ref = " ".join(t["lines"])
             rows.append({"image": k, "kind": t["kind"], "difficulty": t["difficulty"], "read": hyp,
-                         "word": accuracy(words(ref), words(hyp)),
+                         "word": word_accuracy(t["lines"], hyp),
                          "char": accuracy(list(" ".join(words(ref))), list(" ".join(words(hyp))))})
         enc = []
         for _ in range(30):  # the encoder, interleaved with nothing else: its median in this same run
