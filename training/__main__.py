@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     t.add_argument("--resume", action="store_true", help="continue from OUT/state (weights, optimizer, epoch)")
     t.add_argument("--train-split", nargs="+", metavar="FILE", help="image lists to train on, one file name a line "
                    "(default: splits/train.txt + splits/none.txt beside DATA when that folder exists, else a seeded split)")
+    t.add_argument("--extra-train", nargs="+", metavar="DATA", help="more annotation files whose photos are all "
+                   "trained on (e.g. COCO scenes beside Flickr8k); never validated on")
     t.add_argument("--val-split", nargs="+", metavar="FILE", help="image lists for early stopping and every reported "
                    "figure (default: splits/dev.txt beside DATA)")
     _add_dataclass_args(t, ModelConfig, skip=("vocab_size",))
@@ -104,7 +106,7 @@ def _dispatch(args) -> None:
     if args.cmd == "train":
         from .train import train
         m = train(args.data, args.out, _pick(args, ModelConfig), _pick(args, TrainConfig), args.images, args.cache, args.resume,
-                  args.train_split, args.val_split)
+                  args.train_split, args.val_split, args.extra_train)
         print(json.dumps(m, indent=2))
     elif args.cmd == "evaluate":
         from .evaluate_cli import evaluate

@@ -56,6 +56,7 @@ class TrainConfig:
     scst_lr: float = 5e-5  # Adam rate for self-critical training (Rennie et al. 2017)
     scst_samples: int = 5  # captions sampled per image for the reward
     scst_batch: int = 32  # images per self-critical step
+    scst_baseline: str = "mean"  # mean: each sample's reward minus the mean of the others' (no greedy decode); greedy: Rennie et al.'s
 
 
 def to_dict(cfg) -> dict:

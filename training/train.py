@@ -97,7 +97,7 @@ def _loss_fn(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, grids, tokens, 
 
 def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, images_dir: str | None = None,
           cache_dir: str | None = None, resume: bool = False, train_split: list[str] | None = None,
-          val_split: list[str] | None = None) -> dict:
+          val_split: list[str] | None = None, extra_train: list[str] | None = None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
@@ -117,6 +117,16 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         train_s, val_s = split(samples, tcfg.val_fraction, tcfg.seed)
         split_meta = {}
         print(f"split (seed {tcfg.seed}): {len(train_s)} train / {len(val_s)} val images")
+    for extra in extra_train or []:  # e.g. everyday COCO scenes beside Flickr8k: every photo is trained on
+        more, more_report = load_dataset(extra)
+        taken = {s.image.name for s in train_s + val_s}
+        clash = [s.image.name for s in more if s.image.name in taken]
+        if clash:
+            raise DataError(f"{extra}: {len(clash)} photos share a file name with the main data (e.g. {clash[0]}); "
+                            "rename them: file names identify photos in the splits and the feature cache")
+        train_s = train_s + more
+        print(f"extra training data {extra}: {more_report.summary()}")
+    split_meta["extra_train"] = [str(Path(e).resolve()) for e in extra_train or []]
     mcfg = resolve_auto(mcfg, tcfg, train_s)
     print(f"geometry: {mcfg.geometry}; ImageNet class head: {mcfg.classes or 'none'}")
     if resume and (out / "vocab.json").is_file():
