@@ -18,13 +18,12 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT="" BUNDLE="" CORAL=0 OCR=0 DRY=0 UNINSTALL=0 VENV_GIVEN=""
+ROOT="" BUNDLE="" CORAL=0 OCR=0 DRY=0 UNINSTALL=0
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT=${2:?--root needs a folder}; shift 2 ;;
     --bundle) BUNDLE=${2:?--bundle needs a folder}; shift 2 ;;
-    --venv) VENV_GIVEN=${2:?--venv needs a folder}; shift 2 ;;
     --coral) CORAL=1; shift ;;
     --ocr) OCR=1; shift ;;
     --dry-run) DRY=1; shift ;;
@@ -40,7 +39,8 @@ SYSTEMCTL=${SEESAY_SYSTEMCTL:-systemctl}
 USERADD=${SEESAY_USERADD:-useradd}
 USERMOD=${SEESAY_GROUPADD_MEMBER:-usermod}
 APP="$ROOT/opt/seesay/app"
-VENV=${VENV_GIVEN:-$ROOT/opt/seesay/venv}
+VENV="$ROOT/opt/seesay/venv"
+LINK="$ROOT/usr/local/bin/seesay"  # the `seesay` command on PATH
 STATE="$ROOT/var/lib/seesay"
 CONF="$ROOT/etc/seesay/seesay.toml"
 UNIT="$ROOT/etc/systemd/system/seesay.service"
@@ -95,6 +95,7 @@ uninstall() {
     run "$SYSTEMCTL" ${ROOT:+--root="$ROOT"} disable --now seesay.service
     run rm -f "$UNIT"
   fi
+  [ -L "$LINK" ] && run rm -f "$LINK"
   [ -d "$ROOT/opt/seesay" ] && run rm -rf "$ROOT/opt/seesay"
   [ -d "$STATE" ] && run rm -rf "$STATE"
   say "removed seesay; your configuration in $ROOT/etc/seesay was kept"
@@ -138,21 +139,31 @@ for g in gpio video audio render; do
   if group_exists "$g" && ! in_group "$g"; then run "$USERMOD" ${ROOT:+--root "$ROOT"} -a -G "$g" seesay; fi
 done
 
-# 3. the code (device side only) and its venv; a change to either restarts the running service
+# 3. the code (device side only) and its venv: the package installed from /opt/seesay/app (its
+# source, kept for the next update's comparison and the README); a change to either restarts the service
 before_code=$CHANGES
 while IFS= read -r f; do
   copy_if_changed "$SRC/$f" "$APP/$f" 0644
-done < <(cd "$SRC" && find device -name '*.py' | sort; echo requirements.txt; echo README.md
+done < <(cd "$SRC" && find device -name '*.py' | sort; echo pyproject.toml; echo requirements.txt; echo README.md
            [ "$OCR" = 1 ] && find bundles/text-detector -type f | sort)  # the text detector, beside the code
-if [ -z "$VENV_GIVEN" ]; then
-  if [ ! -x "$VENV/bin/python" ]; then run python3 -m venv --system-site-packages "$VENV"; fi
-  want=$(sha256sum "$SRC/requirements.txt" | cut -d' ' -f1)
-  if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-    run "$VENV/bin/pip" install -q -r "$SRC/requirements.txt"
-    [ "$DRY" = 1 ] || echo "$want" >"$VENV/.requirements.sha256"
-  fi
+code_changed=0
+[ "$CHANGES" != "$before_code" ] && code_changed=1
+if [ ! -x "$VENV/bin/python" ]; then run python3 -m venv --system-site-packages "$VENV"; fi
+want=$(sha256sum "$SRC/requirements.txt" | cut -d' ' -f1)
+if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  run "$VENV/bin/python" -m pip install -q -r "$SRC/requirements.txt"
+  [ "$DRY" = 1 ] || echo "$want" >"$VENV/.requirements.sha256"
 fi
-PY="${VENV#"$ROOT"}/bin/python"
+if [ "$code_changed" = 1 ] || [ ! -x "$VENV/bin/seesay" ]; then
+  # no downloads and no build isolation: the venv's own setuptools builds it from the copied source
+  run "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation --force-reinstall "$APP"
+  run rm -rf "$APP/build" "$APP/seesay.egg-info"  # the build's scratch, not code
+fi
+if [ "$(readlink "$LINK" 2>/dev/null)" != "${VENV#"$ROOT"}/bin/seesay" ]; then
+  run install -d "$(dirname "$LINK")"
+  run ln -sfn "${VENV#"$ROOT"}/bin/seesay" "$LINK"
+fi
+BIN="${VENV#"$ROOT"}/bin"
 restart=0
 [ "$CHANGES" != "$before_code" ] && restart=1
 
@@ -170,8 +181,8 @@ if [ -z "$BUNDLE" ] && [ ! -f "$STATE/bundle/manifest.json" ]; then
 fi
 if [ -n "$BUNDLE" ]; then
   [ -f "$BUNDLE/manifest.json" ] || die "--bundle $BUNDLE: not a bundle (no manifest.json)"
-  if [ -x "$VENV/bin/python" ]; then
-    (cd "$SRC" && "$VENV/bin/python" -m device verify "$BUNDLE") || die "--bundle $BUNDLE fails verification: not installed"
+  if [ -x "$VENV/bin/seesay" ]; then
+    (cd / && "$VENV/bin/seesay" verify "$BUNDLE") || die "--bundle $BUNDLE fails verification: not installed"
   elif [ "$DRY" = 1 ]; then
     echo "would verify: $BUNDLE (with the venv's python, once it exists)"
   fi
@@ -194,7 +205,7 @@ if [ ! -f "$CONF" ]; then
   case "$PLATFORM" in jetson|debian) camera=opencv ;; esac
   tmp=$(mktemp)
   cat >"$tmp" <<CONF
-# seesay configuration (check it with: python -m device run --check-config --config /etc/seesay/seesay.toml)
+# seesay configuration (check it with: seesay run --check-config --config /etc/seesay/seesay.toml)
 [model]
 bundle = "/var/lib/seesay/bundle"
 backend = "$([ "$CORAL" = 1 ] && echo edgetpu || echo cpu)"
@@ -216,7 +227,7 @@ fi
 
 # 6. the unit
 tmp=$(mktemp)
-sed "s#/opt/seesay/venv/bin/python#$PY#" "$SRC/systemd/seesay.service" >"$tmp"
+sed "s#/opt/seesay/venv/bin/#$BIN/#" "$SRC/systemd/seesay.service" >"$tmp"
 unit_changed=0
 if ! { [ -f "$UNIT" ] && cmp -s "$tmp" "$UNIT"; }; then
   run install -D -m 0644 "$tmp" "$UNIT"
@@ -239,5 +250,5 @@ if [ "$CHANGES" = 0 ]; then
 elif [ "$DRY" = 1 ]; then
   say "dry run: $CHANGES action(s) would be taken"
 else
-  say "done ($CHANGES change(s)). Check it with: $PY -m device doctor; journalctl -u seesay"
+  say "done ($CHANGES change(s)). Check it with: seesay doctor (or $BIN/seesay doctor); then press and listen, or journalctl -u seesay -f"
 fi

@@ -2,7 +2,7 @@
 # Developer entry point on a fresh Debian/Ubuntu/Pi OS machine:
 #   ./run.sh demo [PHOTO...]      describe photos (default: samples/) with the shipped bundle, and speak
 #   ./run.sh demo --synthetic     train a synthetic-scenes bundle, then run the daemon on held-out scenes
-#   ./run.sh test                 the test suite
+#   ./run.sh test [-m "not slow"] the test suite (everything; -m "not slow" is the quick loop)
 #   ./run.sh setup                only install what is needed (apt packages when root or with sudo, and .venv)
 #   ./run.sh pi-check [-n N]      install and run the device side in a Debian Bookworm arm64 root under qemu
 #                                 (root or sudo; ~150 MB of packages the first time), compare its captions
@@ -61,14 +61,21 @@ pi_check() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
       { echo "could not install ${missing[*]}: run as root or install them yourself" >&2; exit 1; }
   fi
-  if [ "$(id -u)" -eq 0 ]; then exec "$VENV/bin/python" -m convert pi-check "$@"; fi
-  exec sudo "$VENV/bin/python" -m convert pi-check "$@"  # debootstrap, chroot and mounts need root
+  # the dev photos and text-scene backgrounds: $SEESAY_DATA (a folder like the workplace's shared/data)
+  local data="${SEESAY_DATA:-../shared/data}"
+  if [ ! -f "$data/flickr8k-224/splits/dev.txt" ] || [ ! -d "$data/flickr8k/images" ]; then
+    echo "pi-check needs captioned dev photos: set SEESAY_DATA to a folder with flickr8k-224/ (captions.csv, images/, splits/dev.txt) and flickr8k/images/" >&2
+    exit 2
+  fi
+  local args=(-m integration pi-check --data "$data/flickr8k-224" --backgrounds "$data/flickr8k/images" "$@")
+  if [ "$(id -u)" -eq 0 ]; then exec "$VENV/bin/python" "${args[@]}"; fi
+  exec sudo "$VENV/bin/python" "${args[@]}"  # debootstrap, chroot and mounts need root
 }
 
 case "${1:-}" in
   setup) setup ;;
   pi-check) shift; pi_check "$@" ;;
-  test) setup; shift; exec "$VENV/bin/python" -m pytest -q "$@" ;;
+  test) setup; shift; exec "$VENV/bin/python" -m pytest -q "$@" ;;  # -m "not slow": the quick loop
   demo) shift; demo "$@" ;;
   *) echo "usage: ./run.sh demo [PHOTO... | --synthetic] | test | setup | pi-check [-n N]" >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
-"""python -m convert CHECKPOINT --out BUNDLE: export, quantise, add target variants, write the manifest,
-check accuracy against the float model, and only then move the bundle into place."""
+"""python -m convert build CHECKPOINT --out BUNDLE: export, quantise, add target variants, write the
+manifest, tune grounding and check accuracy against the float model on held-out images, and only then
+move the bundle into place."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ from training.checkpoint import load_checkpoint
 from training.config import to_dict
 
 from .calibration import load_calibration
-from .errors import AccuracyError, ConvertError
+from .conversion_errors import AccuracyError, ConvertError
 from .export import (QUANTIZE_MODES, decoder_function, encoder_calibration, encoder_function,
                      record_decoder_inputs, to_tflite)
 from .manifest import write_manifest
@@ -73,10 +74,10 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
         if target == "edgetpu":
             from .edgetpu import compile_for_edgetpu
             variants["edgetpu"] = compile_for_edgetpu(tmp, edgetpu_compiler)
-            extra += [variants["edgetpu"]["encoder"]] + ([variants["edgetpu"]["decoder"]] if variants["edgetpu"].get("decoder") else [])
+            extra.append(variants["edgetpu"]["encoder"])
         if target == "tensorrt":
             from .tensorrt import export_onnx
-            variants["tensorrt"] = export_onnx(tmp, encoder, decoder, mcfg, beam)
+            variants["tensorrt"] = export_onnx(tmp, encoder, mcfg)
             extra += variants["tensorrt"]["files"]
         ref = {}
         mpath = Path(checkpoint) / "metrics.json"
@@ -87,7 +88,12 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
                                   {"beam": beam, "max_len": mcfg.max_len, "length_penalty": 1.0},
                                   ref, variants, extra, cal_desc, seg_entry)
         report = None
-        if run_check:
+        if run_check and mcfg.classes:  # the device re-ranks with settings chosen on the held-out images
+            from .check import held_out
+            from .grounding_tune import tune_grounding
+            tune_grounding(tmp, held_out(meta, check_data, check_limit))
+            manifest = json.loads((tmp / "manifest.json").read_text())
+        if run_check:  # then the check measures what the device will say, with those settings
             from .check import check
             try:
                 report = check(checkpoint, str(tmp), check_data, check_limit, beam, threshold)
@@ -97,9 +103,6 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
                 tmp.rename(rejected)
                 log.error("bundle kept for inspection at %s (not installed at %s)", rejected, out)
                 raise
-        if report and "grounding" in report:  # the device re-ranks with the settings tuned on the check images
-            manifest["search"]["grounding"] = report["grounding"]["tuned"]
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         _move_into_place(tmp, out)
         return {"bundle": str(out), "manifest": manifest, "report": report}
     finally:

@@ -13,7 +13,7 @@ from device.errors import ImageError
 from device.preprocess import preprocess_file
 from training.data import load_dataset, split_as_trained
 
-from .errors import ConvertError
+from .conversion_errors import ConvertError
 
 log = logging.getLogger("seesay.calibration")
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}

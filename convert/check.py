@@ -19,9 +19,10 @@ from device.search import search
 from training.checkpoint import load_checkpoint
 from training.data import load_dataset, split_as_trained
 from training.float_step import KerasCaptioner, encode_one
-from training.metrics import caption_metrics
+from training.model import decoder_inputs
+from evaluation.caption_metrics import caption_metrics
 
-from .errors import AccuracyError, ConvertError
+from .conversion_errors import AccuracyError, ConvertError
 from .timing import median_ms
 
 log = logging.getLogger("seesay.check")
@@ -68,8 +69,7 @@ def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: 
     kenc = tf.function(lambda x: encoder(x, training=False))
     kdec = tf.function(lambda xs: decoder(xs, training=False))
     x = tf.constant(px[None].astype(np.float32))
-    kin = [tf.constant(toks), *[tf.constant(np.repeat(enc[k], beam, 0)) for k in mcfg.state_names],
-           tf.constant(np.repeat(enc["features"], beam, 0)), tf.constant(np.repeat(enc["keys"], beam, 0))]
+    kin = [tf.constant(np.repeat(enc[k], beam, 0)) if k != "token" else tf.constant(toks) for k in decoder_inputs(mcfg.state_names)]
     return {"bundle_encoder_ms": median_ms(lambda: captioner.encode(px), n),
             "bundle_decoder_step_ms": median_ms(lambda: step(toks, st), n * 3),
             "keras_encoder_ms": median_ms(lambda: kenc(x), n),
@@ -77,10 +77,9 @@ def latency(captioner: Captioner, encoder, decoder, mcfg, px: np.ndarray, beam: 
 
 
 def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int | None = None,
-          beam: int | None = None, threshold: float = 1.0, samples: int = 6, report_dir: str | None = None,
-          arm64_root: str | None = None) -> dict:
-    """arm64_root: also caption the held-out images with the bundle inside that Bookworm arm64 root
-    (made by ./run.sh pi-check), on the aarch64 kernels a Pi runs, and report how they compare."""
+          beam: int | None = None, threshold: float = 1.0, samples: int = 6, report_dir: str | None = None) -> dict:
+    """Float vs bundle on the held-out images; writes report.md/.json (into the bundle, or report_dir).
+    Only measures: the bundle's settings are its own (grounding is chosen by tune-grounding)."""
     mcfg, vocab, encoder, decoder, meta, cap = load_pair(checkpoint, bundle_dir)
     beam = beam or cap.beam
     items = held_out(meta, data, limit)
@@ -129,22 +128,11 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
                                     "float_encoder_bundle_decoder": float(np.mean([dec_only[k] for k in refs]))},
               "distinct_captions": {"float": len(set(f_hyp.values())), "bundle": len(set(q_hyp.values()))},
               "latency_ms": lat, "size_bytes": sizes, "passed": drop <= threshold}
-    if arm64_root:
-        from .arm64 import captions_in_root
-        paths = {s.image.name: s.image for s in items if s.image.name in refs}
-        arm = captions_in_root(Path(arm64_root), bundle_dir, list(paths.values()), beam, grounding=False)
-        a_hyp = {k: arm[k]["caption"] for k in refs}
-        n_arm = sum(arm[k]["tokens"] == q_ids[k] for k in refs)
-        report["arm64"] = {"root": str(arm64_root), "bundle_metrics": caption_metrics(a_hyp, refs),
-                           "identical_to_x86_int8": n_arm / len(refs),
-                           "identical_to_float": sum(arm[k]["tokens"] == f_ids[k] for k in refs) / len(refs)}
-    if raws:  # what the device says: captions steered by the class head, with the bundle's settings and tuned here
-        from .grounding_tune import grounded, tune
-        tuned, rows = tune(cap, raws, refs, beam, coverage)
+    if raws:  # what the device says: captions steered by the class head, with the bundle's own settings
+        from .grounding_tune import grounded
         own = caption_metrics(grounded(cap, raws, cap.grounding, beam, coverage), refs)
         report["grounding"] = {"bundle_settings": dataclasses.asdict(cap.grounding), "bundle_grounded": own,
-                               "segmenter": bool(coverage),
-                               "tuned": dataclasses.asdict(tuned), "tuning": rows}
+                               "segmenter": bool(coverage)}
     out = Path(report_dir) if report_dir else b
     out.mkdir(parents=True, exist_ok=True)
     figs = []
@@ -192,31 +180,18 @@ def _markdown(r: dict) -> str:
          f"- distinct captions: float {r['distinct_captions']['float']}, bundle {r['distinct_captions']['bundle']}",
          f"- latency (median ms): encoder {lat['bundle_encoder_ms']:.2f} (Keras {lat['keras_encoder_ms']:.2f}), "
          f"decoder step {lat['bundle_decoder_step_ms']:.3f} (Keras {lat['keras_decoder_step_ms']:.3f})",
-         f"- sizes: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in r["size_bytes"].items()),
+         "- sizes: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in r["size_bytes"].items()),
          f"- most hallucinated objects (bundle): {q['most_hallucinated']}", ""]
     if "grounding" in r:
-        g, t = r["grounding"], r["grounding"]["tuned"]
-        s += ["## Grounding (beams re-ranked by the encoder's ImageNet head)", "",
-              f"- with the bundle's settings (penalty {g['bundle_settings']['penalty']}, min evidence "
-              f"{g['bundle_settings']['min_evidence']}): CIDEr {g['bundle_grounded']['cider']:.4f}, "
-              f"BLEU-4 {g['bundle_grounded']['bleu4']:.4f}, CHAIR_s {g['bundle_grounded']['chair_s']:.4f}, "
-              f"CHAIR_i {g['bundle_grounded']['chair_i']:.4f}",
-              f"- tuned on these images: penalty {t['penalty']}, min evidence {t['min_evidence']}: " + next(
-                  f"CIDEr {x['cider']:.4f}, BLEU-4 {x['bleu4']:.4f}, CHAIR_s {x['chair_s']:.4f}, CHAIR_i {x['chair_i']:.4f}, "
-                  f"most hallucinated {x['most_hallucinated']}" for x in g["tuning"]
-                  if (x["penalty"], x["min_evidence"], x["min_coverage"]) == (t["penalty"], t["min_evidence"], t["min_coverage"])),
-              f"- evidence from: the ImageNet head{' and the segmenter' if g['segmenter'] else ''}", "",
-              "| penalty | min evidence | min coverage | CIDEr | BLEU-4 | CHAIR_s | CHAIR_i |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-        s += [f"| {x['penalty']} | {x['min_evidence']} | {x['min_coverage']} | {x['cider']:.4f} | {x['bleu4']:.4f} | "
-              f"{x['chair_s']:.4f} | {x['chair_i']:.4f} |" for x in g["tuning"]]
-        s += [""]
+        g = r["grounding"]
+        s += ["## As the device says it (grounded with the bundle's settings)", "",
+              f"- penalty {g['bundle_settings']['penalty']}, min evidence {g['bundle_settings']['min_evidence']}, "
+              f"min coverage {g['bundle_settings']['min_coverage']} (evidence: the ImageNet head"
+              f"{' and the segmenter' if g['segmenter'] else ''}; chosen by tune-grounding, see grounding.md): "
+              f"CIDEr {g['bundle_grounded']['cider']:.4f}, BLEU-4 {g['bundle_grounded']['bleu4']:.4f}, "
+              f"CHAIR_s {g['bundle_grounded']['chair_s']:.4f}, CHAIR_i {g['bundle_grounded']['chair_i']:.4f}, "
+              f"most hallucinated {g['bundle_grounded']['most_hallucinated']}", ""]
     s += ["## Samples", ""]
     for smp in r["samples"]:
         s += [f"**{smp['image']}**  ", f"float: {smp['float']}  ", f"bundle: {smp['bundle']}  ", f"![]({smp['figure']})", ""]
-    if "arm64" in r:
-        a = r["arm64"]
-        s += ["", f"## On arm64 ({a['root']}, under qemu)", "",
-              f"BLEU-4 {a['bundle_metrics']['bleu4']:.4f}, CIDEr {a['bundle_metrics']['cider']:.4f}; captions identical "
-              f"to this machine's int8 ones: {a['identical_to_x86_int8']:.1%}, to the float model's: {a['identical_to_float']:.1%}."]
     return "\n".join(s)

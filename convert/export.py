@@ -10,11 +10,12 @@ import tensorflow as tf
 
 from training.config import ModelConfig
 from training.float_step import encode_one
+from training.model import decoder_step
 from device.quiet import quiet_native_stderr
 from training.tflite_export import converter_for
 
 from .calibration import CalibrationSet
-from .errors import ConvertError
+from .conversion_errors import ConvertError
 from .split_step import split_step
 
 log = logging.getLogger("seesay.export")
@@ -94,7 +95,7 @@ def record_decoder_inputs(encoder, decoder, cfg: ModelConfig, vocab, cal: Calibr
         for t in range(cfg.max_len + 1):
             inp = {"token": np.array([token], np.int32), **state, "features": enc["features"], "keys": enc["keys"]}
             records.append(inp)
-            out = decoder([inp["token"], *[state[n] for n in names], enc["features"], enc["keys"]], training=False)
+            out = decoder_step(decoder, cfg, inp["token"], state, enc)
             state = {n: np.asarray(out[n]) for n in names}
             if ids is not None:
                 if t + 1 >= len(ids) - 1:

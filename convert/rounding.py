@@ -20,7 +20,7 @@ from device.search import search
 from training.float_step import KerasCaptioner, encode_one
 
 from .check import held_out, load_pair, readable
-from .errors import ConvertError
+from .conversion_errors import ConvertError
 
 MODES = ("image", "state", "logits", "all")
 

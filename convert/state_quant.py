@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .errors import ConvertError
+from .conversion_errors import ConvertError
 
 log = logging.getLogger("seesay.state_quant")
 

@@ -1,4 +1,4 @@
-"""python -m device {caption,run,doctor,bench,build-engines} --help"""
+"""seesay / python -m device {caption,read,run,doctor,verify,bench,build-engines} --help"""
 from __future__ import annotations
 
 import argparse
@@ -8,21 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from .bundle import default_bundle_dir
 from .config import Config
-from .errors import OCRUnavailableError, OutputPathError, SeesayError, run_cli
-
-
-SHIPPED_BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "flickr8k"
-INSTALLED_BUNDLE = Path("/var/lib/seesay/bundle")
-
-
-def _bundle_default() -> str:
-    """$SEESAY_BUNDLE, else the installed bundle, else the one that ships with this checkout."""
-    env = os.environ.get("SEESAY_BUNDLE")
-    if env:
-        return env
-    return str(INSTALLED_BUNDLE if (INSTALLED_BUNDLE / "manifest.json").is_file() else SHIPPED_BUNDLE)
-
+from .errors import OCRUnavailableError, OneLineParser, OutputPathError, SeesayError, run_cli
 
 def writable_file(arg: str | None, what: str) -> None:
     """Refuse, before any work, an output file that cannot be written where it was asked for."""
@@ -38,6 +26,7 @@ def writable_file(arg: str | None, what: str) -> None:
 
 
 def writable_folder(arg: str | None, what: str) -> None:
+    """Refuse, before any work, an output folder that cannot be made or written (arg None: nothing asked)."""
     if arg is None:
         return
     d = Path(arg)
@@ -49,6 +38,7 @@ def writable_folder(arg: str | None, what: str) -> None:
 
 
 def cmd_caption(a) -> int:
+    """`device caption`: describe each image (the frame check first), print or speak it; -> exit code."""
     from .answer import compose
     from .captioner import Captioner
     from .config import answer_settings
@@ -139,20 +129,19 @@ def cmd_read(a) -> int:
 
 
 def cmd_run(a) -> int:
+    """`device run`: load and check the config, then run the button daemon until stopped; -> exit code."""
     from .config import load_config
     cfg = load_config(a.config)
     if a.check_config:
         print(f"config OK: {a.config or 'built-in defaults'}")
         return 0
     from .app import run_daemon
-    return run_daemon(cfg)
+    if not a.answers_json:
+        return run_daemon(cfg)
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """A mistyped command line is one line, like every other error: what was wrong and where the help is."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+    def emit(record: dict) -> None:  # one JSON object a line, flushed: a watcher reads it as it happens
+        print(json.dumps(record), flush=True)
+    return run_daemon(cfg, on_answer=lambda ans: emit(ans.to_record()), on_ready=lambda: emit({"event": "ready"}))
 
 
 def whole_number(lo: int, hi: int):
@@ -172,13 +161,14 @@ positive_int = whole_number(1, 64)  # beam widths and thread counts
 
 
 def main(argv=None) -> int:
+    """The `seesay` / `python -m device` command line; argv None = sys.argv[1:]; -> exit code (2: an error line)."""
     ap = OneLineParser(prog="python -m device", description="seesay on the device: caption, speak, run the button daemon.")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     c = sub.add_parser("caption", help="caption image files")
     c.add_argument("images", nargs="+", help="JPEG/PNG files")
-    c.add_argument("--bundle", default=_bundle_default(), help="bundle folder (default: $SEESAY_BUNDLE or %(default)s)")
+    c.add_argument("--bundle", default=default_bundle_dir(), help="bundle folder (default: $SEESAY_BUNDLE or %(default)s)")
     c.add_argument("--beam", type=positive_int, help="beam width, 1 = greedy (default: the bundle's, usually 3)")
     c.add_argument("--backend", default="cpu", choices=("cpu", "edgetpu", "tensorrt"), help="cpu | edgetpu | tensorrt (default: %(default)s)")
     c.add_argument("--threads", type=positive_int, default=Config().model.threads, help="CPU threads of the encoder (default: the daemon's, %(default)s)")
@@ -199,6 +189,8 @@ def main(argv=None) -> int:
     r = sub.add_parser("run", help="the button daemon (what systemd runs)")
     r.add_argument("--config", help="TOML config (default: /etc/seesay/seesay.toml if present, else built-in defaults)")
     r.add_argument("--check-config", action="store_true", help="validate the config and exit")
+    r.add_argument("--answers-json", action="store_true",
+                   help="print each answer as a JSON line on stdout (event, asked, kind, text); nothing is stored")
 
     d = sub.add_parser("doctor", help="check camera, audio, GPIO, bundle, backend: run this first on a new device")
     d.add_argument("--config", help="TOML config (default: /etc/seesay/seesay.toml if present)")
@@ -207,7 +199,7 @@ def main(argv=None) -> int:
     v.add_argument("bundle")
 
     b = sub.add_parser("bench", help="latency, press-to-audio, memory and start-up, printed as ratios")
-    b.add_argument("--bundle", default=_bundle_default(), help="bundle folder (default: as for caption)")
+    b.add_argument("--bundle", default=default_bundle_dir(), help="bundle folder (default: as for caption)")
     b.add_argument("--images", required=True, help="folder of JPEGs for the file camera")
     b.add_argument("-n", type=whole_number(1, 100_000), default=30, help="captions per measurement (default: %(default)s)")
     b.add_argument("--threads", type=positive_int, default=Config().model.threads,

@@ -16,6 +16,8 @@ NOTHING = "nothing I can name"
 
 @dataclass(frozen=True)
 class AnswerSettings:
+    """How a caption becomes the sentence said (the config's [behaviour] part; thresholds in log p per word
+    and classifier probability 0..1)."""
     confidence_threshold: float = -2.2  # mean log p per word below which the caption is unsure
     objects: bool = True  # lead an unsure caption with the classifier's confident objects
     object_confidence: float = 0.3  # total probability a spoken noun's classes need to be said
@@ -24,10 +26,13 @@ class AnswerSettings:
 
 
 def join_nouns(nouns: list[str]) -> str:
+    """['a cup', 'a plate', 'a fork'] -> 'a cup, a plate and a fork'."""
     return nouns[0] if len(nouns) == 1 else ", ".join(nouns[:-1]) + " and " + nouns[-1]
 
 
 def compose(cap: Caption, table: ObjectTable | None, s: AnswerSettings) -> str:
+    """The sentence said for a caption: the caption, led by the objects the classifier is sure of when the
+    caption is unsure (or said alone when the caption names none of them)."""
     text = cap.text or NOTHING
     sure = []
     if s.objects and table is not None and cap.classes is not None:

@@ -18,10 +18,12 @@ log = logging.getLogger("seesay")
 
 
 def make_sink(sc):
+    """The speaker's output for [speech] settings: WAV files in wav_dir, or the player command's stdin."""
     return WavSink(sc.wav_dir) if sc.output == "wav" else PlayerSink(list(sc.player))
 
 
 def make_speaker(cfg, sink=None) -> Speaker:
+    """A Speaker for cfg.speech (its engine made on the speaker's own thread), or on a given sink."""
     return Speaker(lambda: make_engine(cfg.speech), sink or make_sink(cfg.speech), on_error=speech_error_logger)
 
 
@@ -39,17 +41,22 @@ def load_reader_or_none(cfg):
     return reader
 
 
-def build_daemon(cfg, camera=None, speaker=None, notifier=None, reader=None) -> Daemon:
+def build_daemon(cfg, camera=None, speaker=None, notifier=None, reader=None, on_answer=None) -> Daemon:
+    """The daemon for cfg; camera, speaker, notifier and reader default to the configured ones."""
     m = cfg.model
     return Daemon(cfg, camera or make_camera(cfg.camera), speaker or make_speaker(cfg),
                   lambda: Captioner(m.bundle, backend=m.backend, threads=m.threads, beam=m.beam,
                                     grounding=None if cfg.behaviour.grounding else GroundingSettings(penalty=0.0),
-                                    segmenter=cfg.behaviour.grounding and cfg.behaviour.segmenter),
-                  notifier if notifier is not None else Notifier(), reader=reader)
+                                    segmenter=cfg.behaviour.grounding and cfg.behaviour.segmenter,
+                                    edgetpu_device=m.edgetpu_device),
+                  notifier if notifier is not None else Notifier(), reader=reader, on_answer=on_answer)
 
 
-def run_daemon(cfg, pin_factory=None) -> int:
-    daemon = build_daemon(cfg, reader=load_reader_or_none(cfg))
+def run_daemon(cfg, pin_factory=None, on_answer=None, on_ready=None) -> int:
+    """Run the daemon for cfg until SIGTERM/SIGINT or the keyboard's end; -> exit code.
+    pin_factory: a gpiozero pin factory (tests: MockFactory), or None for the default.
+    on_answer: called with each Answer (device.daemon.Answer); on_ready: called once a press can be heard."""
+    daemon = build_daemon(cfg, reader=load_reader_or_none(cfg), on_answer=on_answer)
     # a double press reads only while there is a reader: without one, single presses do not wait
     press = (DoublePress(daemon.press, cfg.reading.double_press_s, talking=daemon.talking)
              if daemon.reader is not None else daemon.press)
@@ -66,6 +73,8 @@ def run_daemon(cfg, pin_factory=None) -> int:
     daemon.start()
     log.info("seesay ready: camera %s, button %s, backend %s, reading %s", cfg.camera.source, cfg.button.kind,
              cfg.model.backend, daemon.reader.name if daemon.reader else "off")
+    if on_ready is not None:
+        on_ready()
     try:
         return daemon.run()
     finally:

@@ -36,6 +36,7 @@ def attention_tiles(pixels: np.ndarray, words: list[str], attention: np.ndarray,
 
 
 def save_attention_figure(path: str | Path, pixels, words, attention, title=None) -> Path:
+    """Write the image with each word's attention over it (PNG/JPEG by suffix); -> the path."""
     path = Path(path)
     attention_tiles(pixels, words, np.asarray(attention), title=title).save(path)
     return path

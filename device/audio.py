@@ -23,6 +23,7 @@ class PlayerSink:
         self._lock = threading.Lock()
 
     def begin(self, rate: int) -> None:
+        """Start the player for one utterance of 16-bit mono PCM at rate Hz."""
         cmd = [c.replace("{rate}", str(rate)) for c in self.command]
         try:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -30,6 +31,7 @@ class PlayerSink:
             raise SpeechError(f"audio player {cmd[0]!r} not found: sudo apt install alsa-utils, or set speech.player") from None
 
     def write(self, pcm: np.ndarray) -> None:
+        """Send PCM samples (int16) to the player; after an abort, nothing."""
         p = self._proc
         if p is None:
             return
@@ -51,6 +53,7 @@ class PlayerSink:
             return ""
 
     def end(self) -> None:
+        """Close the player's input and wait for it to finish playing; a failing player is a SpeechError."""
         p, self._proc = self._proc, None
         if p is None:
             return
@@ -63,6 +66,7 @@ class PlayerSink:
             raise SpeechError(f"audio output failed: {message_line(err, last=True, limit=200) or f'the player exited with {p.returncode}'}; check the speaker (aplay -l)")
 
     def abort(self) -> None:
+        """Stop playing at once (the player is killed); safe from any thread, idempotent."""
         with self._lock:
             p = self._proc
             if p is not None:
@@ -81,6 +85,7 @@ class WavSink:
         self._lock = threading.Lock()
 
     def begin(self, rate: int) -> None:
+        """Open the next numbered WAV file for one utterance at rate Hz."""
         with self._lock:
             path = self.dir / f"{len(self.files):04d}.wav"
             self._w = wave.open(str(path), "wb")
@@ -90,11 +95,13 @@ class WavSink:
             self.files.append(path)
 
     def write(self, pcm: np.ndarray) -> None:
+        """Append PCM samples (int16) to the open file."""
         with self._lock:
             if self._w is not None:
                 self._w.writeframes(np.asarray(pcm, np.int16).tobytes())
 
     def end(self) -> None:
+        """Close the utterance's file and record its path in files."""
         with self._lock:
             w, self._w = self._w, None
             if w is not None:
@@ -108,10 +115,12 @@ class PacedWavSink(WavSink):
     lasts as long as it is heard: for measuring and testing a press that stops it."""
 
     def begin(self, rate: int) -> None:
+        """As WavSink.begin, remembering the rate to pace writes by."""
         self.rate = rate
         super().begin(rate)
 
     def write(self, pcm: np.ndarray) -> None:
+        """As WavSink.write, then wait as long as the samples would play (unless aborted)."""
         super().write(pcm)
         due = time.monotonic() + len(pcm) / self.rate
         while self._w is not None and time.monotonic() < due:  # a sound card drops its buffer when cut

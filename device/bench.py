@@ -259,6 +259,8 @@ def read_latency(cap: Captioner, images: str, n: int, threads: int) -> dict | No
 
 
 def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.threads) -> int:
+    """`seesay bench`: latency ratios, press-to-first-audio, reading, memory and start-up of a bundle on
+    photos from images (n per measurement, threads for the encoder), printed from one run; -> 0."""
     cap = Captioner(bundle, threads=threads)
     imgs = _images(images, n, cap.bundle.image_size, cap.bundle.geometry)
     lat = caption_latency(cap, imgs)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,20 @@ SCHEMA = "seesay-bundle"
 SCHEMA_VERSION = 1
 
 
+SHIPPED_BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "flickr8k"  # in a checkout
+INSTALLED_BUNDLE = Path("/var/lib/seesay/bundle")  # where install.sh puts it
+
+
+def default_bundle_dir() -> str:
+    """$SEESAY_BUNDLE, else the installed bundle, else the one that ships with this checkout."""
+    env = os.environ.get("SEESAY_BUNDLE")
+    if env:
+        return env
+    return str(INSTALLED_BUNDLE if (INSTALLED_BUNDLE / "manifest.json").is_file() else SHIPPED_BUNDLE)
+
+
 def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -34,6 +48,7 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class TensorSpec:
+    """One model input or output as the manifest describes it; real = scale * (q - zero_point) when scale > 0."""
     name: str  # signature name
     shape: tuple[int, ...]  # -1 = dynamic (batch)
     dtype: str  # numpy dtype name: uint8 | int8 | int32 | float32 | float16
@@ -42,23 +57,27 @@ class TensorSpec:
 
     @classmethod
     def from_json(cls, name: str, d: dict) -> "TensorSpec":
+        """From the manifest's entry for the tensor called name."""
         return cls(name, tuple(d["shape"]), d["dtype"], float(d.get("scale", 0.0)), int(d.get("zero_point", 0)))
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """One model file of the bundle and its named inputs and outputs."""
     file: str
     inputs: dict[str, TensorSpec]
     outputs: dict[str, TensorSpec]
 
     @classmethod
     def from_json(cls, d: dict) -> "ModelSpec":
+        """From the manifest's "encoder" or "decoder" entry."""
         return cls(d["file"], {n: TensorSpec.from_json(n, t) for n, t in d["inputs"].items()},
                    {n: TensorSpec.from_json(n, t) for n, t in d["outputs"].items()})
 
 
 @dataclass(frozen=True)
 class Bundle:
+    """A verified bundle: its folder, manifest, vocabulary and the two models' tensor specs."""
     path: Path
     manifest: dict
     vocab: Vocabulary
@@ -67,10 +86,12 @@ class Bundle:
 
     @property
     def state_names(self) -> tuple[str, ...]:
+        """The decoder's recurrent state tensors, in order ("h", "c" for an LSTM)."""
         return tuple(self.manifest["decoder"]["state"])
 
     @property
     def image_size(self) -> int:
+        """The square input size of the encoder, pixels."""
         return int(self.manifest["preprocess"]["size"])
 
     @property
@@ -80,12 +101,15 @@ class Bundle:
 
     @property
     def search_defaults(self) -> dict:
+        """The manifest's search settings (beam, max_len, length_penalty, grounding)."""
         return dict(self.manifest.get("search", {}))
 
     def file(self, name: str) -> Path:
+        """A file of the bundle, by its name in the manifest."""
         return self.path / name
 
     def variant(self, target: str) -> dict | None:
+        """The manifest's entry for a target ("edgetpu", "tensorrt"), or None."""
         return self.manifest.get("variants", {}).get(target)
 
 
@@ -148,7 +172,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     path = swap_survivor(Path(path))
     mpath = path / "manifest.json"
     if not path.is_dir():
-        raise BundleMissingError(f"bundle {path}: no such folder; build one with `python -m convert CHECKPOINT --out {path}`")
+        raise BundleMissingError(f"bundle {path}: no such folder; build one with `python -m convert build CHECKPOINT --out {path}`")
     if not mpath.is_file():
         raise BundleMissingError(f"bundle {path}: manifest.json is missing; this folder is not a seesay bundle")
     try:

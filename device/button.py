@@ -16,6 +16,7 @@ log = logging.getLogger("seesay.button")
 
 
 class Press(enum.Enum):
+    """What a button event asks for."""
     SHORT = "short"  # describe / stop talking
     LONG = "long"  # repeat the last description
     DOUBLE = "double"  # two short presses: read the text in view
@@ -66,6 +67,7 @@ class GPIOButton:
         self._held = False
 
     def close(self) -> None:
+        """Release the pin; idempotent."""
         if self.button is not None:
             self.button.close()
             self.button = None
@@ -97,6 +99,7 @@ class DoublePress:
         self._passed_on = False  # the waiting short press already went out (a stop)
 
     def down(self) -> None:
+        """A press went down (gpiozero's when_pressed): opens the window, or makes the second press of a double."""
         with self._lock:
             if self._timer is not None:  # within the window: the second press of a double
                 self._timer.cancel()
@@ -106,6 +109,7 @@ class DoublePress:
                 self._down_t = time.monotonic()
 
     def __call__(self, kind: Press) -> None:
+        """A finished press: SHORT waits out the window for a second one; LONG and the rest pass at once."""
         if kind is not Press.SHORT:
             self._flush()
             self._emit(kind)
@@ -149,6 +153,7 @@ class DoublePress:
             self._emit(Press.SHORT)
 
     def close(self) -> None:
+        """Cancel a pending window; idempotent."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
@@ -186,10 +191,13 @@ class KeyboardButton:
         self._emit(Press.QUIT)
 
     def close(self) -> None:
+        """Nothing to free: the reader thread ends with the process; idempotent."""
         pass  # the reader thread is a daemon thread blocked on input; it ends with the process
 
 
 def make_button(cfg, on_press, pin_factory=None, on_down=None):
+    """The button for [button] settings calling on_press(Press) (and on_down() as a press goes down);
+    pin_factory: gpiozero's (tests: MockFactory). kind none: no button, None."""
     if cfg.kind == "gpio":
         return GPIOButton(cfg.pin, on_press, cfg.bounce_ms, cfg.hold_s, pin_factory, on_down)
     if cfg.kind == "keyboard":

@@ -29,6 +29,7 @@ class FileCamera:
         self._lock = threading.Lock()
 
     def open(self) -> None:
+        """List the image files (a file, or a folder's images in name order); none is a CameraError."""
         if self.path.is_file():
             self._files = [self.path]
         elif self.path.is_dir():
@@ -38,6 +39,7 @@ class FileCamera:
         self._cycle = itertools.cycle(self._files)
 
     def capture(self) -> np.ndarray:
+        """The next image in turn as RGB uint8 [H,W,3]; an unreadable one is an ImageError."""
         if self._cycle is None:
             self.open()
         with self._lock:
@@ -47,6 +49,7 @@ class FileCamera:
         return np.asarray(load_image(f))
 
     def close(self) -> None:
+        """Forget the list; the next capture starts again from the first file. Idempotent."""
         self._cycle = None
 
 
@@ -58,6 +61,7 @@ class Picamera2Camera:
         self.size, self.index, self._cam = (width, height), index, None
 
     def open(self) -> None:
+        """Start the camera at the configured size; missing picamera2 or camera: CameraError with what to check."""
         try:
             from picamera2 import Picamera2
         except ImportError as e:
@@ -82,6 +86,7 @@ class Picamera2Camera:
         self._cam = cam
 
     def capture(self) -> np.ndarray:
+        """The newest frame, RGB uint8 [height,width,3]; a stopped camera is a CameraError."""
         if self._cam is None:
             self.open()
         try:
@@ -91,6 +96,7 @@ class Picamera2Camera:
             raise CameraError(f"camera stopped delivering frames ({e})") from e
 
     def close(self) -> None:
+        """Stop and release the camera; idempotent."""
         if self._cam is not None:
             try:
                 self._cam.stop()
@@ -106,6 +112,7 @@ class OpenCVCamera:
         self.device, self.size, self._cap = device, (width, height), None
 
     def open(self) -> None:
+        """Open the V4L2 device, index or GStreamer pipeline at the configured size; failure: CameraError."""
         import os
         # OpenCV's own GStreamer/V4L2 warnings go straight to stderr: errors only, unless -v
         if not logging.getLogger().isEnabledFor(logging.DEBUG):
@@ -124,6 +131,7 @@ class OpenCVCamera:
         self._cap, self._cv2 = cap, cv2
 
     def capture(self) -> np.ndarray:
+        """A fresh frame (the stale buffered one dropped), RGB uint8 [H,W,3]."""
         if self._cap is None:
             self.open()
         self._cap.grab()  # drop a possibly stale buffered frame
@@ -134,17 +142,20 @@ class OpenCVCamera:
         return self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2RGB)
 
     def close(self) -> None:
+        """Release the device; idempotent."""
         if self._cap is not None:
             self._cap.release()
             self._cap = None
 
 
 def make_camera(cfg) -> "FileCamera | Picamera2Camera | OpenCVCamera":
-    """From a CameraConfig."""
+    """From a CameraSettings."""
     if cfg.source == "files":
         return FileCamera(cfg.path)
     if cfg.source == "picamera2":
-        return Picamera2Camera(cfg.width, cfg.height)
+        if not cfg.device.isdigit():
+            raise ConfigError(f"camera.device = {cfg.device!r}: picamera2 takes the camera's index (0, 1, ...)")
+        return Picamera2Camera(cfg.width, cfg.height, int(cfg.device))
     if cfg.source == "opencv":
         return OpenCVCamera(cfg.device, cfg.width, cfg.height)
     raise ConfigError(f"camera.source must be files, picamera2 or opencv, not {cfg.source!r}")

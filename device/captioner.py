@@ -24,6 +24,7 @@ def _params(spec: TensorSpec) -> tuple:
 
 @dataclass
 class Caption:
+    """One description: its text and token ids, each word's log p, attention, class probabilities and timings."""
     text: str
     tokens: list[int]
     token_logprobs: list[float]
@@ -37,6 +38,7 @@ class Caption:
 
     @property
     def mean_logprob(self) -> float:
+        """Mean log p per generated word: the caption's confidence (-inf for an empty one)."""
         return float(np.mean(self.token_logprobs)) if self.token_logprobs else float("-inf")
 
 
@@ -60,6 +62,7 @@ class BundleStep:
         self.steps, self.invoke_s = 0, 0.0
 
     def __call__(self, tokens, state):
+        """One decoder step for a batch of beams: (token ids [B], state) -> (logits, new state, attention)."""
         b = len(tokens)
         if b not in self._tiled:
             self._tiled[b] = {n: np.repeat(v, b, 0) for n, v in self.image_inputs.items()}
@@ -79,9 +82,14 @@ class Captioner:
 
     def __init__(self, bundle: Bundle | str | Path, backend: str = "cpu", threads: int | None = None,
                  beam: int | None = None, max_len: int | None = None, grounding: GroundingSettings | None = None,
-                 segmenter: bool = True):
-        """grounding: None = the bundle's tuned settings (off for a bundle without a class head).
-        segmenter: run the bundle's segmenter (when it has one) for more evidence, people above all."""
+                 segmenter: bool = True, edgetpu_device: str = ""):
+        """bundle: a bundle folder (or a loaded Bundle); backend: cpu | edgetpu | tensorrt (the encoder's
+        runtime; the decoder step is always int8 TFLite on one CPU thread); threads: CPU threads of the
+        encoder (None: the runtime's default); beam: beam width >= 1 (None: the bundle's);
+        max_len: words at most (None: the bundle's); grounding: None = the bundle's tuned settings (off
+        for a bundle without a class head); segmenter: run the bundle's segmenter (when it has one) for
+        more evidence, people above all; edgetpu_device: which Coral ("" the first found, "usb", "pci",
+        "usb:1", as libedgetpu names them)."""
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         b = self.bundle
         sd = b.search_defaults
@@ -107,7 +115,8 @@ class Captioner:
             v = b.variant("tensorrt") or {}
             self.encoder = load_model("tensorrt", b.path / v.get("encoder_engine", "encoder.engine"))
         else:
-            self.encoder = load_model(backend, enc_file, threads=threads)
+            extra = {"device": edgetpu_device or None} if backend == "edgetpu" else {}
+            self.encoder = load_model(backend, enc_file, threads=threads, **extra)
         # The decoder step is a few small ops on a batch of beams: one thread, as a second one
         # mostly waits for the first (and competes with the camera and audio on a Pi).
         self.decoder = load_model("cpu", b.file(b.decoder.file), threads=1)
@@ -115,6 +124,7 @@ class Captioner:
 
     @property
     def vocab(self):
+        """The bundle's vocabulary."""
         return self.bundle.vocab
 
     def encode_raw(self, pixels: np.ndarray) -> dict:
@@ -151,6 +161,7 @@ class Captioner:
         return step.init_state, step
 
     def caption(self, pixels: np.ndarray, beam: int | None = None) -> Caption:
+        """Describe one RGB uint8 image (already the model's size and geometry); beam: None = the default."""
         t0 = time.perf_counter()
         raw = self.encode_raw(pixels)
         coverage = self.segmenter.coverage(pixels) if self.segmenter is not None else None
@@ -181,6 +192,7 @@ class Captioner:
                        chosen.finished, r.beams, probs, bad, chosen is not r, timings)
 
     def close(self) -> None:
+        """Free the models; idempotent."""
         for m in (getattr(self, "encoder", None), getattr(self, "decoder", None), getattr(self, "segmenter", None)):
             if m is not None:
                 m.close()

@@ -13,26 +13,30 @@ DEFAULT_PATH = Path("/etc/seesay/seesay.toml")
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    bundle: str = "/var/lib/seesay/bundle"  # bundle folder written by `python -m convert`
+class ModelSettings:
+    """[model]: which bundle, on which runtime, how wide a search."""
+    bundle: str = "/var/lib/seesay/bundle"  # bundle folder written by `python -m convert build`
     backend: str = "cpu"  # cpu | edgetpu | tensorrt
-    # TFLite CPU threads for the encoder (a Pi has 4 cores; leave some for audio and camera); greedy
-    # decodes on 1 or this many, whichever has been faster lately; beams decode on one
+    # TFLite CPU threads for the encoder (a Pi has 4 cores; leave some for audio and camera); the
+    # decoder step runs on one thread (a few small ops on a batch of beams)
     threads: int = 2
     beam: int = 3  # beam width; 1 = greedy (faster, slightly worse captions)
+    edgetpu_device: str = ""  # backend = edgetpu: which Coral; "" the first found, or "usb", "pci", "usb:1"
 
 
 @dataclass(frozen=True)
-class CameraConfig:
+class CameraSettings:
+    """[camera]: where frames come from and at what size (pixels)."""
     source: str = "picamera2"  # picamera2 | opencv | files
-    device: str = "0"  # opencv: index or device path / GStreamer pipeline
+    device: str = "0"  # opencv: index or device path / GStreamer pipeline; picamera2: the camera's index
     path: str = ""  # files: an image or a folder of images
     width: int = 1280  # capture width, pixels (the model crops to a centre square)
     height: int = 960  # capture height, pixels
 
 
 @dataclass(frozen=True)
-class ButtonConfig:
+class ButtonSettings:
+    """[button]: the push button (BCM pin to ground), its debounce and hold times."""
     kind: str = "gpio"  # gpio | keyboard | none
     pin: int = 17  # BCM pin number; the button connects it to ground
     bounce_ms: int = 30  # debounce time, milliseconds
@@ -40,7 +44,8 @@ class ButtonConfig:
 
 
 @dataclass(frozen=True)
-class SpeechConfig:
+class SpeechSettings:
+    """[speech]: espeak-ng's voice, rate and volume, and where the sound goes."""
     engine: str = "library"  # library (libespeak-ng via ctypes) | command (espeak-ng process)
     output: str = "player"  # player (stream to the sound device) | wav (files in wav_dir)
     player: tuple[str, ...] = ("aplay", "-q", "-t", "raw", "-f", "S16_LE", "-c", "1", "-r", "{rate}", "-")  # {rate} = Hz
@@ -52,7 +57,8 @@ class SpeechConfig:
 
 
 @dataclass(frozen=True)
-class BehaviourConfig:
+class BehaviourSettings:
+    """[behaviour]: the frame check's thresholds and how sure a description must be to be said."""
     min_brightness: float = 25.0  # mean luma 0..255 below which "It is too dark to see"
     min_sharpness: float = 8.0  # Laplacian variance below which the frame is too blurred
     confidence_threshold: float = -2.2  # mean token log-prob below which captions start with "Maybe"
@@ -66,9 +72,10 @@ class BehaviourConfig:
 
 
 @dataclass(frozen=True)
-class ReadingConfig:
+class ReadingSettings:
     # auto = the best installed engine (ppocr-tesseract, then tesseract), else no reading | ppocr-tesseract
     # | tesseract | rapidocr | none. With an engine, a double press reads the text in view.
+    """[reading]: the text reader and the double press."""
     engine: str = "auto"
     # a second short press starting within this many seconds of the first one's start reads instead
     # of describing; a single press is described this long after it went down (only with an engine)
@@ -81,12 +88,13 @@ class ReadingConfig:
 
 @dataclass(frozen=True)
 class Config:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    camera: CameraConfig = field(default_factory=CameraConfig)
-    button: ButtonConfig = field(default_factory=ButtonConfig)
-    speech: SpeechConfig = field(default_factory=SpeechConfig)
-    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
-    reading: ReadingConfig = field(default_factory=ReadingConfig)
+    """The whole device configuration, one frozen section per TOML table."""
+    model: ModelSettings = field(default_factory=ModelSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    button: ButtonSettings = field(default_factory=ButtonSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    behaviour: BehaviourSettings = field(default_factory=BehaviourSettings)
+    reading: ReadingSettings = field(default_factory=ReadingSettings)
 
 
 _CHOICES = {("model", "backend"): ("cpu", "edgetpu", "tensorrt"), ("camera", "source"): ("picamera2", "opencv", "files"),
@@ -119,6 +127,8 @@ def _section(cls, name: str, data: dict, where: str):
 
 
 def parse_config(data: dict, where: str = "config") -> Config:
+    """A decoded TOML document -> Config; unknown keys, wrong types and out-of-range values are a
+    ConfigError naming the key (where: the file, for the message)."""
     sections = {f.name: f.default_factory().__class__ for f in dataclasses.fields(Config)}
     unknown = sorted(set(data) - set(sections))
     if unknown:
@@ -149,7 +159,7 @@ def load_config(path: str | Path | None = None) -> Config:
     return parse_config(data, str(path))
 
 
-def answer_settings(b: BehaviourConfig):
+def answer_settings(b: BehaviourSettings):
     """The behaviour section's part that decides how a caption is said (device.answer)."""
     from .answer import AnswerSettings
     return AnswerSettings(b.confidence_threshold, b.objects, b.object_confidence, b.max_objects, b.trust_objects)

@@ -23,6 +23,7 @@ log = logging.getLogger("seesay.daemon")
 
 
 class State(enum.Enum):
+    """What the worker loop is doing."""
     IDLE = "idle"
     CAPTURING = "capturing"
     THINKING = "thinking"
@@ -44,18 +45,33 @@ SAY = {
 
 @dataclass
 class Answer:
-    press_t: float  # monotonic time of the press that asked
+    """One answer to one accepted press: what was said and why (the daemon's interface to whoever
+    watches it: tests, the bench, pi-check, `device run --answers-json`; log wording is free to change)."""
+    press_t: float  # monotonic time of the press that asked, seconds
     text: str  # what was said
     kind: str  # caption | repeat | text | no_text | small | no_reader | dark | blurred | camera | image | model | ...
-    caption_ms: float = 0.0
+    caption_ms: float = 0.0  # time spent captioning, milliseconds (0 when no caption was made)
     asked: str = ""  # the press answered: short | long | double
+
+    def to_record(self) -> dict:
+        """A JSON-ready record: {"event": "answer", "asked", "kind", "text", "caption_ms"}."""
+        return {"event": "answer", "asked": self.asked, "kind": self.kind, "text": self.text,
+                "caption_ms": round(self.caption_ms, 1)}
 
 
 class Daemon:
-    def __init__(self, cfg, camera, speaker, load_captioner, notifier=None, reader=None):
+    """The button daemon: presses are queued by the button's threads and answered, one sentence each, by
+    one worker loop (run()).
+
+    cfg: Config; camera: capture() -> RGB frame; speaker: device.speech.Speaker;
+    notifier: systemd's (None: none)."""
+    def __init__(self, cfg, camera, speaker, load_captioner, notifier=None, reader=None, on_answer=None):
         """load_captioner: () -> Captioner, called at start (and again after a failure).
-        reader: a loaded device.ocr Reader for double presses, or None (no reading)."""
+        reader: a loaded device.ocr Reader for double presses, or None (no reading).
+        on_answer: called with each Answer on the worker thread once it is being said, or None.
+        Nothing is persisted: answers hold the text of letters and medicine labels."""
         self.cfg, self.camera, self.speaker, self.reader = cfg, camera, speaker, reader
+        self.on_answer = on_answer
         self._load_captioner, self.captioner = load_captioner, None
         self.notifier = notifier
         self.events: queue.Queue = queue.Queue(maxsize=cfg.behaviour.busy_queue)
@@ -69,6 +85,7 @@ class Daemon:
 
     # -- called from button threads: enqueue only ------------------------------------------------
     def press(self, kind: Press) -> None:
+        """Queue a press (called from button threads); a burst beyond busy_queue is dropped and counted."""
         self.stats["presses"] += 1
         try:
             self.events.put_nowait((kind, time.monotonic()))
@@ -76,6 +93,7 @@ class Daemon:
             self.stats["dropped"] += 1  # a burst while busy: coalesced into what is already queued
 
     def request_stop(self) -> None:
+        """Ask the loop to end after the current press; safe from signal handlers and other threads."""
         self._stop.set()
         try:
             self.events.put_nowait((Press.QUIT, time.monotonic()))
@@ -95,8 +113,14 @@ class Daemon:
         self.speaker.say(text)
         self.state = State.SPEAKING
         # recorded last: whoever sees the answer (a test, the bench) also sees the speaker busy with it
-        self.answers.append(Answer(press_t, text, kind, caption_ms, self._asking))
+        answer = Answer(press_t, text, kind, caption_ms, self._asking)
+        self.answers.append(answer)
         self.stats["answers"] += 1
+        if self.on_answer is not None:
+            try:
+                self.on_answer(answer)
+            except Exception as e:  # a watcher's failure must not cost the user an answer
+                log.error("answer callback failed: %s", e)
 
     def _load(self) -> bool:
         try:
@@ -108,6 +132,7 @@ class Daemon:
             return False
 
     def start(self) -> None:
+        """Load the model and say "Ready." (or that the model is not working); tell systemd it is ready."""
         ok = self._load()
         self.speaker.say(SAY["ready"] if ok else SAY["no_model"])
         if self.notifier:
@@ -279,6 +304,7 @@ class Daemon:
             self.last_description = f"{self.last_description} {SAY_READ['hint']}"
 
     def close(self) -> None:
+        """Close the camera, the captioner and the reader; each failure is logged, never raised."""
         for part in (self.camera, self.captioner, self.reader):
             try:
                 if part is not None:

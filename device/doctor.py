@@ -20,6 +20,8 @@ def _check(name: str, fn, required: bool = True) -> bool:
 
 
 def doctor(config_path: str | None = None) -> int:
+    """`seesay doctor`: check config, bundle, runtime, camera, speech, audio output, button and reader,
+    one line each with the fix; -> 0 when every required check passes, else 1."""
     ok = True
     cfg = None
 
@@ -42,7 +44,8 @@ def doctor(config_path: str | None = None) -> int:
         from .backends.litert import interpreter_module
         mod = interpreter_module()
         from .captioner import Captioner
-        c = Captioner(cfg.model.bundle, backend=cfg.model.backend, threads=cfg.model.threads)
+        c = Captioner(cfg.model.bundle, backend=cfg.model.backend, threads=cfg.model.threads,
+                      edgetpu_device=cfg.model.edgetpu_device)
         import numpy as np
         t = c.caption(np.full((c.bundle.image_size,) * 2 + (3,), 128, np.uint8), beam=1).timings_ms["total"]
         c.close()

@@ -1,4 +1,6 @@
-"""The exception tree. Leaves also inherit the matching built-in, so callers may catch either."""
+"""The exception tree. Leaves also inherit the matching built-in, so callers may catch either.
+And the two pieces every command line shares: errors as one line, and exit codes."""
+import argparse
 import sys
 
 
@@ -62,3 +64,11 @@ def run_cli(body) -> int:
     except SeesayError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A mistyped command line is one line, like every other error: what was wrong and where the help is."""
+
+    def error(self, message):
+        """Exit 2 with one line: the problem and where the help is."""
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")

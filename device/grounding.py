@@ -23,6 +23,7 @@ from .vocab import Vocabulary
 
 @dataclass(frozen=True)
 class GroundingSettings:
+    """How the class head steers the caption search (chosen by `python -m convert tune-grounding`)."""
     penalty: float = 0.0  # score units (mean log p per word) a beam loses per contradicted object; 0 = off
     min_evidence: float = 0.01  # classifier probability of a group below which naming it is contradicted
     min_coverage: float = 0.005  # share of the frame the segmenter must give a group (when the bundle has one)
@@ -67,6 +68,7 @@ class ObjectTable:
 
     @classmethod
     def load(cls, path: Path) -> "ObjectTable":
+        """From the bundle's objects.json; a broken file is a BundleError."""
         try:
             d = json.loads(Path(path).read_text())
             return cls(list(d["labels"]), list(d["nouns"]), dict(d["groups"]))

@@ -56,6 +56,7 @@ def load_image(source: str | Path | bytes) -> Image.Image:
 
 
 def check_geometry(geometry: str) -> str:
+    """geometry if it is one of GEOMETRIES, else ValueError naming them."""
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry must be one of {', '.join(GEOMETRIES)}, not {geometry!r}")
     return geometry

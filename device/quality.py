@@ -5,6 +5,7 @@ import numpy as np
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
+    """Luma (ITU-R BT.601) of an RGB array, float, 0..255."""
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114  # ITU-R BT.601
 
 

@@ -7,6 +7,7 @@ import time
 
 
 class Notifier:
+    """systemd's notify protocol over $NOTIFY_SOCKET (sd_notify(3)); without the variable every call is a no-op."""
     def __init__(self):
         addr = os.environ.get("NOTIFY_SOCKET", "")
         if addr.startswith("@"):
@@ -18,6 +19,7 @@ class Notifier:
         self._last_ping = 0.0
 
     def notify(self, msg: str) -> None:
+        """Send one message ("READY=1", ...); a failing socket is ignored: the daemon must not die of it."""
         if self._sock is None:
             return
         try:
@@ -27,6 +29,7 @@ class Notifier:
             pass  # systemd gone (shutdown): nothing to tell
 
     def ready(self):
+        """Tell systemd the daemon is ready (Type=notify)."""
         self.notify("READY=1")
 
     def watchdog(self):
@@ -37,12 +40,15 @@ class Notifier:
             self.notify("WATCHDOG=1")
 
     def stopping(self):
+        """Tell systemd the daemon is stopping."""
         self.notify("STOPPING=1")
 
     def status(self, text: str):
+        """The status line systemctl shows."""
         self.notify(f"STATUS={text}")
 
     def close(self):
+        """Close the socket; idempotent."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None

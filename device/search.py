@@ -22,6 +22,7 @@ Step = Callable[[np.ndarray, State], tuple[np.ndarray, dict, np.ndarray]]
 
 @dataclass
 class SearchResult:
+    """The best caption a search found: ids, their log p and attention per word."""
     tokens: list[int]  # generated ids, without <start>/<end>
     token_logprobs: list[float]  # log p of each generated id (and of <end> when finished)
     attention: np.ndarray  # [len(tokens), P] attention weights per generated word
@@ -31,10 +32,12 @@ class SearchResult:
 
     @property
     def mean_logprob(self) -> float:
+        """Mean log p per generated word (-inf for an empty caption)."""
         return float(np.mean(self.token_logprobs)) if self.token_logprobs else float("-inf")
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log(softmax(logits)) over the last axis, computed stably in float32."""
     z = logits.astype(np.float32, copy=False) - logits.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 

@@ -18,6 +18,9 @@ VOC_GROUPS = {1: "airplane", 2: "bicycle", 3: "bird", 4: "boat", 5: "bottle", 6:
 
 
 class Segmenter:
+    """A PASCAL VOC DeepLab segmenter (uint8 TFLite): the share of the frame each class covers.
+
+    path: the .tflite; threads: CPU threads (None: the runtime's default). Unreadable: BundleError."""
     def __init__(self, path: str | Path, threads: int | None = None):
         try:
             self.it = make_interpreter(path, threads)
@@ -37,4 +40,5 @@ class Segmenter:
         return {g: float(counts[c]) for c, g in VOC_GROUPS.items()}
 
     def close(self) -> None:
+        """Drop the interpreter; idempotent."""
         self.it = None

@@ -68,6 +68,7 @@ class EspeakLibrary:
         return 0 if keep_going else 1  # 1 aborts synthesis
 
     def synth(self, text: str, on_pcm: Callable[[np.ndarray], bool]) -> None:
+        """Synthesise text, handing 16-bit PCM chunks to on_pcm; on_pcm returning False stops it."""
         data = text.encode("utf-8") + b"\0"
         self._on_pcm, self._error = on_pcm, None
         self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
@@ -83,6 +84,7 @@ class EspeakCommand:
         self.rate = RATE
 
     def synth(self, text: str, on_pcm: Callable[[np.ndarray], bool]) -> None:
+        """As EspeakLibrary.synth, through an espeak-ng process per sentence."""
         try:
             p = subprocess.Popen(self.args + [text], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except FileNotFoundError:
@@ -103,6 +105,7 @@ class EspeakCommand:
 
 
 def make_engine(cfg):
+    """The speech engine for [speech] settings: libespeak-ng in-process, or the espeak-ng command."""
     if cfg.engine == "library":
         return EspeakLibrary(cfg.voice, cfg.rate_wpm, cfg.volume)
     if cfg.engine == "command":
@@ -134,9 +137,11 @@ class Speaker:
         self._thread.start()
 
     def say(self, text: str) -> None:
+        """Queue a sentence; it is said after what is queued before it."""
         self._queue(("say", text))
 
     def earcon(self, name: str) -> None:
+        """Queue a short tone by name ("press", "error")."""
         self._queue(("pcm", EARCONS[name]()))
 
     def _queue(self, job) -> None:
@@ -154,9 +159,11 @@ class Speaker:
 
     @property
     def busy(self) -> bool:
+        """True while anything is queued or playing."""
         return not self._idle.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is queued or playing (timeout in seconds; None: for ever); -> whether it is."""
         return self._idle.wait(timeout)
 
     def stop(self) -> None:
@@ -243,6 +250,7 @@ class Speaker:
         return not self._abort.is_set()
 
     def close(self) -> None:
+        """Stop speaking and end the speech thread; idempotent."""
         if self._closed:
             return
         self._closed = True

@@ -1,5 +1,6 @@
-"""Build TensorRT engines on the Jetson from the bundle's fixed-shape ONNX (fp16 by default; int8
-with TensorRT's own calibration from images, written to a calibration cache)."""
+"""Build the encoder's TensorRT engine on the Jetson from the bundle's fixed-shape ONNX (fp16 by
+default; int8 with TensorRT's own calibration from images, written to a calibration cache). The
+decoder step runs int8 TFLite on the CPU."""
 from __future__ import annotations
 
 import json
@@ -14,19 +15,20 @@ from .errors import BackendUnavailableError, BundleError
 
 def build_engines(bundle: str, int8: bool = False, calib_images: str | None = None,
                   trtexec: str = "/usr/src/tensorrt/bin/trtexec") -> int:
+    """Runs trtexec on the bundle's encoder.onnx -> encoder.engine (the TensorRT backend loads it); -> 0."""
     b = Path(bundle)
     man = json.loads((b / "manifest.json").read_text())
     v = man.get("variants", {}).get("tensorrt")
     if not v:
-        raise BundleError(f"{b}: no ONNX models; convert with `python -m convert CHECKPOINT --target tensorrt`")
+        raise BundleError(f"{b}: no ONNX model; convert with `python -m convert build CHECKPOINT --out BUNDLE --target tensorrt`")
     exe = trtexec if Path(trtexec).is_file() else shutil.which("trtexec")
     if not exe:
         raise BackendUnavailableError("trtexec not found: on JetPack it is /usr/src/tensorrt/bin/trtexec (package tensorrt)")
-    for part in ("encoder", "decoder"):
+    for part in ("encoder",):
         cmd = [exe, f"--onnx={b / v[part + '_onnx']}", f"--saveEngine={b / v[part + '_engine']}"]
         if int8:
             cache = b / f"{part}.calib"
-            if part == "encoder" and not cache.exists():
+            if not cache.exists():
                 if not calib_images:
                     raise BundleError("--int8 needs --calib-images DIR to build the encoder's calibration cache")
                 write_calibration_cache(b / v["encoder_onnx"], calib_images, cache, man["preprocess"]["size"],

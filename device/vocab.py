@@ -64,11 +64,14 @@ class Vocabulary:
         return " ".join(out)
 
     def to_json(self) -> dict:
+        """The vocabulary file's content."""
         return {"words": self.words}
 
     def save(self, path: str | Path) -> None:
+        """Write vocab.json."""
         Path(path).write_text(json.dumps(self.to_json(), indent=0))
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocabulary":
+        """Read vocab.json."""
         return cls(json.loads(Path(path).read_text())["words"])

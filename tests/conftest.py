@@ -41,6 +41,12 @@ def scenes(tmp_path_factory) -> Path:
     return write_scenes(d, 60, seed=3)
 
 
+@pytest.fixture
+def scene_dir(scenes) -> Path:
+    """The synthetic scenes' photos, as a file camera's folder."""
+    return scenes.parent / "images"
+
+
 @pytest.fixture(scope="session")
 def checkpoint(scenes, tmp_path_factory) -> Path:
     from training.config import ModelConfig, TrainConfig

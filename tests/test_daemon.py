@@ -1,7 +1,8 @@
 """The daemon with the real int8 bundle, real espeak-ng and the file camera; only the speaker
 (WAV sink) and, in one test, the camera's failure are stand-ins at the hardware edge."""
-import faulthandler
 import os
+import json
+import queue
 import random
 import shutil
 import signal
@@ -19,49 +20,11 @@ from device.button import GPIOButton, Press
 from device.camera import FileCamera
 from device.captioner import Captioner
 from device.config import Config, replace
-from device.daemon import SAY, Daemon
+from device.daemon import SAY
 from device.errors import CameraError
-from device.speech import EspeakLibrary, Speaker
 
 from .conftest import ROOT
-
-
-def make_daemon(bundle, images, tmp_path, camera=None, loader=None, sink=None):
-    cfg = replace(Config(), model={"bundle": str(bundle)}, camera={"source": "files", "path": str(images)},
-                  speech={"output": "wav", "wav_dir": str(tmp_path / "wav")},
-                  behaviour={"min_brightness": 10.0, "min_sharpness": 1.0})
-    speaker = Speaker(lambda: EspeakLibrary(rate_wpm=400), sink or WavSink(tmp_path / "wav"))
-    d = Daemon(cfg, camera or FileCamera(images), speaker, loader or (lambda: Captioner(bundle)))
-    d.start()
-    th = threading.Thread(target=d.run, daemon=True)
-    th.start()
-    return d, th
-
-
-def ask(d, kind=Press.SHORT, timeout=30):
-    n = len(d.answers)
-    d.press(kind)
-    end = time.monotonic() + timeout
-    while len(d.answers) == n and time.monotonic() < end:
-        time.sleep(0.005)
-    if len(d.answers) == n:
-        faulthandler.dump_traceback(all_threads=True)  # where the daemon is stuck, for the CI log
-    assert len(d.answers) > n, "no answer"
-    d.speaker.wait(timeout)
-    return d.answers[-1]
-
-
-def stop(d, th):
-    d.request_stop()
-    th.join(10)
-    assert not th.is_alive()
-    d.speaker.close()
-    d.close()
-
-
-@pytest.fixture
-def scene_dir(scenes):
-    return scenes.parent / "images"
+from .daemon_kit import ask, make_daemon, stop
 
 
 def test_press_describes_and_long_press_repeats(bundle, scene_dir, tmp_path):
@@ -158,6 +121,7 @@ def test_failing_speaker_does_not_kill_the_daemon(bundle, scene_dir, tmp_path):
     stop(d, th)
 
 
+@pytest.mark.slow
 def test_300_random_presses_with_bursts_and_holds_get_exactly_one_answer_each(bundle, scene_dir, tmp_path):
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
@@ -209,6 +173,7 @@ def _rss_mb():
         return int(next(l for l in f if l.startswith("VmRSS")).split()[1]) / 1024
 
 
+@pytest.mark.slow
 def test_500_captions_in_a_row_do_not_grow_memory(bundle, scene_dir, tmp_path):
     d, th = make_daemon(bundle, scene_dir, tmp_path)
     d.speaker.wait(10)
@@ -273,8 +238,12 @@ def test_daemon_whose_button_cannot_be_set_up_says_so_and_exits_with_the_fix(bun
 
 
 def _seconds(path):
-    with wave.open(str(path)) as w:
-        return w.getnframes() / w.getframerate()
+    """Seconds of audio in a WAV file; 0 while it is still being written (its header not final)."""
+    try:
+        with wave.open(str(path)) as w:
+            return w.getnframes() / w.getframerate()
+    except (EOFError, wave.Error):
+        return 0.0
 
 
 def test_check_config_cli(tmp_path):
@@ -329,24 +298,36 @@ def test_the_daemon_answers_with_a_read_only_root_and_state_or_a_full_disk(bundl
                  f"mount -t tmpfs -o size=64k tmpfs {tmp}\n"
                  f"for d in {state} {tmp}; do dd if=/dev/zero of=$d/fill bs=4k 2>/dev/null || true; done\n"  # dd ends at "no space left"
                  f"! echo x 2>/dev/null >{state}/probe || exit 90\n")
-    script = f"set -e\nmount --make-rprivate /\n{setup}exec {sys.executable} -m device run --config {conf}\n"
+    script = f"set -e\nmount --make-rprivate /\n{setup}exec {sys.executable} -m device run --config {conf} --answers-json\n"
     env = dict(os.environ, TMPDIR=str(tmp), HOME=str(tmp))
     p = subprocess.Popen(["unshare", "-m", "bash", "-c", script], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-
-    def wait_wavs(n, timeout=60):  # one WAV per sound: Ready., then a press's earcon and its answer
-        end = time.monotonic() + timeout
-        while len(list(sound.glob("*.wav"))) < n and p.poll() is None and time.monotonic() < end:
-            time.sleep(0.05)
-        return len(list(sound.glob("*.wav")))
-
-    assert wait_wavs(1) == 1, f"no 'Ready.' (exit {p.poll()}): {p.stderr.read()[-2000:] if p.poll() is not None else ''}"
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records = AnswerRecords(p)
+    assert records.next(60) == {"event": "ready"}, f"not ready (exit {p.poll()})"
+    answers = []
     for k in range(3):
-        time.sleep(0.3)
         p.stdin.write("\n")
         p.stdin.flush()
-        assert wait_wavs(3 + 2 * k) >= 3 + 2 * k, f"press {k + 1} unanswered"  # its earcon and its answer
+        answers.append(records.next(60))
+        said = sorted(sound.glob("*.wav"))[-1]  # a press while it talks would stop it: wait until it is said
+        while _seconds(said) == 0 and p.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 0, err[-2000:]
-    assert err.count("caption '") == 3 and "Traceback" not in err, err[-2000:]
+    assert [a["kind"] for a in answers] == ["caption"] * 3 and "Traceback" not in err, (answers, err[-2000:])
     assert "Read-only file system" not in err and "No space left" not in err, err[-2000:]
+
+
+class AnswerRecords:
+    """`device run --answers-json` read as it happens: each JSON line is an event to wait on."""
+
+    def __init__(self, p):
+        self.p, self.lines = p, queue.Queue()
+        threading.Thread(target=lambda: [self.lines.put(line) for line in p.stdout], daemon=True).start()
+
+    def next(self, timeout: float) -> dict:
+        try:
+            return json.loads(self.lines.get(timeout=timeout))
+        except queue.Empty:
+            raise AssertionError(f"no answer record within {timeout} s (exit {self.p.poll()})") from None

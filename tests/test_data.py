@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.errors import DataError
+from training.data_errors import DataError
 from training.data import load_dataset, split
 
 from .conftest import FLICKR, need_flickr

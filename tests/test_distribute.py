@@ -6,12 +6,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from .conftest import ROOT, TINY_MODEL
 
 RUN = r"""
 import json, sys
 import numpy as np
+import pytest
 import tensorflow as tf
 replicas, data, out, lr = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[5])
 if replicas > 1:
@@ -32,6 +34,7 @@ np.save(out + "/flat.npy", np.concatenate(ws))
 """
 
 
+@pytest.mark.slow
 def test_two_replicas_reach_the_weights_of_one_at_the_same_global_batch(scenes, tmp_path):
     flats = []
     for n, lr in ((1, 2e-3), (2, 2e-3), (1, 0.0)):  # the last: the initial weights, untrained
@@ -51,6 +54,7 @@ def test_two_replicas_reach_the_weights_of_one_at_the_same_global_batch(scenes, 
 MULTI = r"""
 import json, sys
 import numpy as np
+import pytest
 from training.config import ModelConfig, TrainConfig
 from training.train import train
 data, out, seed = sys.argv[1], sys.argv[2], int(sys.argv[4])
@@ -80,6 +84,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_multiworker_training_on_two_local_processes_keeps_the_workers_in_step(scenes, tmp_path):
     names = sorted(p.name for p in (scenes.parent / "images").glob("*.jpg"))
     (tmp_path / "train.txt").write_text("\n".join(names[:48]))

@@ -8,7 +8,8 @@ import pytest
 from device.answer import AnswerSettings, compose
 from device.captioner import Caption
 from device.grounding import GroundingSettings, ObjectTable, contradicted, rerank, word_bias
-from device.objects import chair, hallucinated, mentions
+from device.objects import mentions
+from evaluation.chair import chair, hallucinated
 from device.search import SearchResult
 from device.vocab import SPECIALS, Vocabulary
 

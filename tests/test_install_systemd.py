@@ -3,9 +3,9 @@ user tools; the hardened unit under systemd-analyze; then the installed daemon a
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -40,13 +40,22 @@ def stage(tmp_path):
                SEESAY_SYSTEMCTL=str(bin_dir / "systemctl"), SEESAY_USERADD=str(bin_dir / "useradd"),
                SEESAY_GROUPADD_MEMBER=str(bin_dir / "usermod"), SEESAY_PLATFORM="pi5",
                SEESAY_TEST_LOG=str(tmp_path / "calls.log"), SEESAY_TEST_DPKG=str(tmp_path / "dpkg.txt"))
+    make_stage_venv(root / "opt/seesay/venv")
     return root, env, tmp_path
 
 
-def _install(root, env, bundle, *extra):
-    venv = Path(sys.prefix)
-    return subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--venv", str(venv),
-                           "--bundle", str(bundle), *extra], env=env, capture_output=True, text=True, timeout=300)
+def make_stage_venv(venv: Path) -> None:
+    """The staging root's venv, as install.sh would make it, but seeing this test run's packages (a .pth
+    file) instead of downloading them: install.sh still installs the seesay package into it with pip."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    pth = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages" / "test-run.pth"
+    pth.write_text("\n".join(site.getsitepackages()) + "\n")
+
+
+def _install(root, env, bundle=None, *extra):
+    return subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root),
+                           *(["--bundle", str(bundle)] if bundle else []), *extra],
+                          env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_install_twice_then_run_installed_daemon(stage, bundle, scenes):
@@ -60,10 +69,14 @@ def test_install_twice_then_run_installed_daemon(stage, bundle, scenes):
     groups = (root / "etc/group").read_text()
     assert "gpio:x:997:seesay" in groups and "video:x:44:pi,seesay" in groups
     unit = (root / "etc/systemd/system/seesay.service").read_text()
-    assert f"{sys.prefix}/bin/python -m device run" in unit
+    assert "ExecStart=/opt/seesay/venv/bin/seesay run --config /etc/seesay/seesay.toml" in unit
+    assert "Documentation=file:///opt/seesay/app/README.md" in unit and (root / "opt/seesay/app/README.md").is_file()
+    assert "WorkingDirectory=/var/lib/seesay" in unit  # not the app folder: the installed package runs
     assert oct((root / "etc/systemd/system/seesay.service").stat().st_mode & 0o777) == "0o644"
     assert (root / "opt/seesay/app/device/daemon.py").is_file()
     assert not (root / "opt/seesay/app/training").exists()  # device side only
+    assert os.readlink(root / "usr/local/bin/seesay") == "/opt/seesay/venv/bin/seesay"
+    assert "Check it with: seesay doctor" in r.stdout
     assert (root / "var/lib/seesay/bundle/manifest.json").is_file()
     conf = root / "etc/seesay/seesay.toml"
     assert 'source = "picamera2"' in conf.read_text()
@@ -75,35 +88,41 @@ def test_install_twice_then_run_installed_daemon(stage, bundle, scenes):
     assert "nothing to do" in r2.stdout
     assert conf.read_text() == mine  # never overwritten
 
-    dry = subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--venv", sys.prefix, "--uninstall", "--dry-run"],
+    dry = subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--uninstall", "--dry-run"],
                          env=env, capture_output=True, text=True)
     assert dry.returncode == 0 and "would run: rm -rf" in dry.stdout and (root / "opt/seesay").exists()
+
+    # the installed code, from any folder: the console command and `python -m device`, run from /
+    venv_bin = root / "opt/seesay/venv/bin"
+    for cmd in ([str(venv_bin / "seesay"), "verify", str(root / "var/lib/seesay/bundle")],
+                [str(venv_bin / "python"), "-m", "device", "verify", str(root / "var/lib/seesay/bundle")]):
+        r = subprocess.run(cmd, cwd="/", capture_output=True, text=True)
+        assert r.returncode == 0 and "OK" in r.stdout, r.stderr
+    where = subprocess.run([str(venv_bin / "python"), "-c", "import device; print(device.__file__)"], cwd="/",
+                           capture_output=True, text=True).stdout.strip()
+    assert where.startswith(str(root / "opt/seesay/venv/lib")), where  # the installed package, not a checkout
 
     # the installed daemon, from the staging root: file camera, WAV speech, one press on stdin
     wav = tmp / "wav"
     conf.write_text(f'[model]\nbundle = "{root}/var/lib/seesay/bundle"\n[camera]\nsource = "files"\n'
                     f'path = "{scenes.parent / "images"}"\n[button]\nkind = "keyboard"\n'
                     f'[speech]\noutput = "wav"\nwav_dir = "{wav}"\n')
-    p = subprocess.Popen([sys.executable, "-m", "device", "run", "--config", str(conf)], cwd=root / "opt/seesay/app",
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while len(list(wav.glob("*.wav"))) < 1 and time.monotonic() < deadline:  # "Ready."
-        time.sleep(0.05)
+    p = subprocess.Popen([str(venv_bin / "seesay"), "run", "--config", str(conf), "--answers-json"], cwd="/",
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert json.loads(p.stdout.readline()) == {"event": "ready"}
     p.stdin.write("\n")
     p.stdin.flush()
-    while len(list(wav.glob("*.wav"))) < 3 and time.monotonic() < deadline:  # earcon + the answer
-        time.sleep(0.05)
-    time.sleep(0.5)
+    answer = json.loads(p.stdout.readline())
     p.stdin.write("q\n")
     p.stdin.close()
-    assert p.wait(30) == 0
-    log = p.stderr.read()
-    assert "caption '" in log, log
-    assert len(list(wav.glob("*.wav"))) == 3
+    assert p.wait(30) == 0, p.stderr.read()
+    assert answer["event"] == "answer" and answer["asked"] == "short" and answer["kind"] == "caption", answer
+    assert len(list(wav.glob("*.wav"))) == 3  # Ready., the earcon, the answer
 
-    r3 = subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--venv", sys.prefix, "--uninstall"],
+    r3 = subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--uninstall"],
                         env=env, capture_output=True, text=True)
     assert r3.returncode == 0 and not (root / "opt/seesay").exists() and conf.exists()
+    assert not (root / "usr/local/bin/seesay").is_symlink()
 
 
 def test_a_new_bundle_or_new_code_restarts_the_service_and_nothing_new_does_not(stage, bundle, tmp_path):
@@ -135,8 +154,7 @@ def test_install_without_bundle_installs_the_shipped_one(stage):
     shipped = ROOT / "bundles" / "flickr8k"
     if not (shipped / "manifest.json").is_file():
         pytest.fail("the shipped bundle bundles/flickr8k is missing from the repository")
-    r = subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--venv", sys.prefix],
-                       env=env, capture_output=True, text=True, timeout=300)
+    r = _install(root, env)
     assert r.returncode == 0, r.stderr + r.stdout
     assert "installing the shipped one" in r.stdout
     assert (root / "var/lib/seesay/bundle/manifest.json").read_bytes() == (shipped / "manifest.json").read_bytes()
@@ -174,7 +192,8 @@ def test_unit_verifies_and_is_hardened(tmp_path):
         pytest.skip("systemd-analyze not installed (./run.sh setup installs systemd)")
     unit = tmp_path / "seesay.service"
     # verify needs ExecStart to exist: point it at this interpreter, as install.sh does with its venv
-    unit.write_text((ROOT / "systemd/seesay.service").read_text().replace("/opt/seesay/venv/bin/python", sys.executable))
+    unit.write_text((ROOT / "systemd/seesay.service").read_text().replace("/opt/seesay/venv/bin/seesay",
+                                                                             shutil.which("true")))
     r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
     problems = [l for l in (r.stdout + r.stderr).splitlines() if "seesay.service" in l]
     assert r.returncode == 0 and not problems, problems
@@ -190,6 +209,7 @@ def _same_tree(a: Path, b: Path) -> bool:
     return files(a) == files(b) and all((a / f).read_bytes() == (b / f).read_bytes() for f in files(a))
 
 
+@pytest.mark.slow
 def test_a_power_cut_at_any_step_of_an_update_boots_a_whole_bundle_and_the_next_run_finishes(stage, bundle, tmp_path):
     """kill -9 install.sh --bundle NEW (with new code too) just before each of its actions in turn, and
     once more with the copy of the new bundle cut short; after each: the device loads a verified bundle

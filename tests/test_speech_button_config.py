@@ -40,10 +40,9 @@ def test_stop_interrupts_speech(tmp_path):
     with Speaker(lambda: EspeakLibrary(), sink) as sp:
         sp.say("this is a rather long sentence that nobody will hear to the end because it is stopped")
         time.sleep(0.3)
-        t0 = time.monotonic()
         sp.stop()
-        assert sp.wait(2) and time.monotonic() - t0 < 0.5
-    assert _seconds(sink.files[0]) < 1.5
+        assert sp.wait(2) and not sp.busy
+    assert _seconds(sink.files[0]) < 1.5  # cut short: the whole sentence is about 5 s of audio
 
 
 def test_failing_player_is_reported_and_speaker_lives(tmp_path):

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from device.errors import OCRUnavailableError
-from device.ocr.text_detector import DEFAULT_DIR, INPUT_HW, TextDetector, boxes_from_map, components, fit
-from training.text_scenes import make_text_scenes
+from device.ocr.text_detector import CHECKOUT_DIR, INPUT_HW, TextDetector, boxes_from_map, components, fit
+from evaluation.text_scenes import make_text_scenes
 
 from .conftest import ROOT
 
@@ -88,12 +88,12 @@ def test_a_frame_is_fitted_in_proportion_at_top_left():
 
 
 def test_the_shipped_detector_is_whole_and_a_missing_or_damaged_one_is_a_clear_error(tmp_path):
-    m = json.loads((DEFAULT_DIR / "manifest.json").read_text())
+    m = json.loads((CHECKOUT_DIR / "manifest.json").read_text())
     assert m["quantization"] == "int8" and (m["input"]["height"], m["input"]["width"]) == INPUT_HW
     with pytest.raises(OCRUnavailableError, match="convert text-detector"):
         TextDetector(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps(m))
-    (tmp_path / m["model"]).write_bytes((DEFAULT_DIR / m["model"]).read_bytes()[:-1])
+    (tmp_path / m["model"]).write_bytes((CHECKOUT_DIR / m["model"]).read_bytes()[:-1])
     with pytest.raises(OCRUnavailableError, match="damaged"):
         TextDetector(tmp_path)
 
@@ -109,7 +109,7 @@ def scenes(tmp_path_factory):
 def test_the_conversion_computes_what_the_onnx_model_does(scenes):
     import tensorflow as tf
 
-    from convert.text_detector import onnx_path, onnx_reference, onnx_to_tf
+    from convert.text_detector_export import onnx_path, onnx_reference, onnx_to_tf
     detect = tf.function(onnx_to_tf(onnx_path()))
     for rgb in scenes[:2]:
         ref = onnx_reference(onnx_path(), rgb)
@@ -119,7 +119,7 @@ def test_the_conversion_computes_what_the_onnx_model_does(scenes):
 
 @need_onnx
 def test_the_shipped_int8_detector_finds_the_lines_the_onnx_model_finds(scenes):
-    from convert.text_detector import onnx_path, onnx_reference
+    from convert.text_detector_export import onnx_path, onnx_reference
     det = TextDetector()
     found = ref_found = 0
     for rgb in scenes:

@@ -81,15 +81,20 @@ def test_top_is_argsort_of_finite_values():
         assert list(_top(x, 6)) == want
     assert _top(np.full(5, -np.inf, np.float32), 3).size == 0
 
-def test_requantize_passes_equal_grids_through_and_otherwise_dequantises_then_quantises():
-    from device.quant import dequantize, quantize, requantize
+def test_requantize_passes_equal_grids_through_and_maps_codes_to_the_other_grid_by_hand():
+    from device.quant import requantize
     codes = np.arange(-128, 128, dtype=np.int8)
     assert requantize(codes, (0.1, 3, "int8"), (0.1, 3, "int8")) is codes  # the state hand-over: bit for bit
-    for src, dst in [((0.08, -7, "int8"), (0.083, -9, "int8")), ((0.1, 3, "int8"), (0.5, 127, "uint8")),
-                     ((0.08, -7, "int8"), (0.0, 0, "float32"))]:
-        q = codes.view(src[2]) if src[2] == "int8" else codes
-        want = quantize(dequantize(q, src[0], src[1]), dst[0], dst[1], np.dtype(dst[2]))
-        got = requantize(q, src, dst)
-        assert got.dtype == np.dtype(dst[2]) and np.array_equal(got, want)
-    x = np.linspace(-3, 3, 7, dtype=np.float32)  # a float source: plain quantisation
-    assert np.array_equal(requantize(x, (0.0, 0, "float32"), (0.1, 0, "int8")), quantize(x, 0.1, 0, np.int8))
+    # real = 0.1 * (q - 3); on (0.5, 127, uint8): round(real / 0.5) + 127, clipped to 0..255 (worked by hand)
+    q = np.array([-128, -2, 3, 8, 13, 127], np.int8)
+    got = requantize(q, (0.1, 3, "int8"), (0.5, 127, "uint8"))
+    assert got.dtype == np.uint8 and got.tolist() == [101, 126, 127, 128, 129, 152]
+    # int8 -> int8 with clipping: real = 0.25 * (q + 1); on (0.05, 0): round(5 * (q + 1)), clipped to -128..127
+    got = requantize(np.array([-1, 0, 3, 30, -100], np.int8), (0.25, -1, "int8"), (0.05, 0, "int8"))
+    assert got.tolist() == [0, 5, 20, 127, -128]
+    # to float: the real values themselves
+    got = requantize(np.array([-7, 0, 10], np.int8), (0.08, -7, "int8"), (0.0, 0, "float32"))
+    assert got.dtype == np.float32 and np.allclose(got, [0.0, 0.56, 1.36])
+    # from float: plain quantisation (numpy rounds halves to even: 0.5 -> 0)
+    x = np.array([-3.0, -0.05, 0.05, 0.15, 3.0], np.float32)
+    assert requantize(x, (0.0, 0, "float32"), (0.1, 0, "int8")).tolist() == [-30, 0, 0, 2, 30]

@@ -7,14 +7,12 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the CLI
 
-from device.errors import run_cli  # noqa: E402
+from device.errors import OneLineParser, run_cli  # noqa: E402
 
 from .config import ModelConfig, TrainConfig  # noqa: E402
-from .text_scenes import DEFAULT_BACKGROUNDS  # noqa: E402
 
 
 def _add_dataclass_args(p: argparse.ArgumentParser, cls, skip=()) -> None:
@@ -38,7 +36,7 @@ def _pick(ns, cls):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training", description="Train and evaluate the seesay captioner.")
+    ap = OneLineParser(prog="python -m training", description="Train and evaluate the seesay captioner.")
     ap.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log lines and debug logging")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
@@ -80,23 +78,8 @@ def main(argv=None) -> int:
     c.add_argument("images", help="folder of JPEGs")
     c.add_argument("-n", type=int, default=200, help="images to compare (default: %(default)s)")
 
-    x = sub.add_parser("text-scenes", help="write the seeded reading test set: signs, labels, pages over photos")
-    x.add_argument("out", help="folder to write (NNNN.jpg + truth.json)")
-    x.add_argument("--backgrounds", default=str(DEFAULT_BACKGROUNDS),
-                   help="folder of photos to render over (default: %(default)s)")
-    x.add_argument("-n", type=int, default=240, help="number of scenes, half clean and half hard (default: %(default)s)")
-    x.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-
-    o = sub.add_parser("ocr-eval", help="word/character accuracy, latency, memory and size of the reading engines")
-    o.add_argument("scenes", help="folder written by text-scenes")
-    o.add_argument("--engines", nargs="+", default=["ppocr-tesseract", "tesseract", "rapidocr"], help="engines to measure (default: %(default)s)")
-    o.add_argument("--bundle", help="bundle whose encoder the read latency is compared with (default: as for device caption)")
-    o.add_argument("--json", help="also write the full report (with the worst reads) here")
-
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.cmd in ("text-scenes", "ocr-eval"):  # no TensorFlow: images and the device's readers only
-        return run_cli(lambda: _dispatch(args))
     from .quiet_tf import import_tensorflow
     import_tensorflow(args.verbose)
     return run_cli(lambda: _dispatch(args))
@@ -109,22 +92,12 @@ def _dispatch(args) -> None:
                   args.train_split, args.val_split, args.extra_train)
         print(json.dumps(m, indent=2))
     elif args.cmd == "evaluate":
-        from .evaluate_cli import evaluate
-        print(json.dumps(evaluate(args), indent=2))
+        from .evaluate_checkpoint import evaluate_checkpoint
+        print(json.dumps(evaluate_checkpoint(args), indent=2))
     elif args.cmd == "synth":
         from tqdm import tqdm
         from .synthetic import write_scenes
         print(write_scenes(args.out, args.n, args.seed, progress=lambda r: tqdm(r, desc="scenes", unit="img")))
-    elif args.cmd == "text-scenes":
-        from .text_scenes import make_text_scenes
-        truth = make_text_scenes(args.out, args.backgrounds, args.n, args.seed)
-        print(f"{len(truth)} text scenes in {args.out}")
-    elif args.cmd == "ocr-eval":
-        from .ocr_eval import evaluate, print_report
-        r = evaluate(args.scenes, args.engines, args.bundle)
-        print_report(r)
-        if args.json:
-            Path(args.json).write_text(json.dumps(r, indent=2))
     elif args.cmd == "check-weights":
         from .weights_check import check
         print(json.dumps(check(args.tflite, args.images, args.n), indent=2))

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from device.backends.litert import make_interpreter
-from .errors import DataError
+from .data_errors import DataError
 
 # Layer whose output is the 7x7 feature grid, per backbone.
 FEATURE_LAYER = {"mobilenet_v2": "out_relu", "mobilenet_v1": "conv_pw_13_relu", "mobilenet_v3_small": None}

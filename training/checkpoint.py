@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from device import __version__
-from .errors import DataError
+from .data_errors import DataError
 from device.vocab import Vocabulary
 
 from .config import FORMAT_VERSION, ModelConfig, TrainConfig, from_dict, to_dict

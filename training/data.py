@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import DataError
+from .data_errors import DataError
 
 log = logging.getLogger("seesay.data")
 

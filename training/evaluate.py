@@ -11,7 +11,7 @@ from device.search import SearchResult, search
 from device.vocab import Vocabulary
 
 from .float_step import KerasCaptioner
-from .metrics import caption_metrics
+from evaluation.caption_metrics import caption_metrics
 
 
 def caption_encoded(enc_outs: dict, captioner: KerasCaptioner, vocab: Vocabulary, beam: int, max_len: int,

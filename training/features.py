@@ -13,7 +13,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from device.backends.litert import make_interpreter
-from .errors import DataError
+from .data_errors import DataError
 from device.errors import ImageError
 from device.preprocess import preprocess_file
 

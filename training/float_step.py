@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .model import decoder_inputs
+
 
 def encode_one(encoder, px: np.ndarray) -> dict:
     """The float encoder's outputs for one uint8 image [S,S,3], as numpy arrays with batch 1."""
@@ -34,7 +36,8 @@ class KerasStep:
         if b not in self._tiled:
             self._tiled[b] = (np.repeat(self.features, b, 0), np.repeat(self.keys, b, 0))
         f, k = self._tiled[b]
-        out = self.owner._call([tf.constant(tokens, tf.int32), *[tf.constant(state[n]) for n in self.owner.state_names],
-                                tf.constant(f), tf.constant(k)])
+        named = {"token": tf.constant(tokens, tf.int32), "features": tf.constant(f), "keys": tf.constant(k),
+                 **{n: tf.constant(state[n]) for n in self.owner.state_names}}
+        out = self.owner._call([named[n] for n in decoder_inputs(self.owner.state_names)])
         new = {n: out[n].numpy() for n in self.owner.state_names}
         return out["logits"].numpy(), new, out["alpha"].numpy()

@@ -95,6 +95,15 @@ def build_decoder_step(cfg: ModelConfig) -> keras.Model:
     return keras.Model([token, *states, features, keys], outputs, name="decoder_step")
 
 
-def decoder_inputs(cfg: ModelConfig) -> list[str]:
-    """Input order of build_decoder_step."""
-    return ["token", *cfg.state_names, "features", "keys"]
+def decoder_inputs(state_names: tuple[str, ...]) -> list[str]:
+    """Input order of build_decoder_step (state_names: ModelConfig.state_names)."""
+    return ["token", *state_names, "features", "keys"]
+
+
+def decoder_step(decoder, cfg: ModelConfig, token, state, enc, training: bool = False) -> dict:
+    """One decoder step: token [B], state {name: [B,H]} (or a list in cfg.state_names order), enc the
+    encoder outputs ("features", "keys"); the inputs go in decoder_inputs' order, written nowhere else."""
+    if not isinstance(state, dict):
+        state = dict(zip(cfg.state_names, state))
+    named = {"token": token, **state, "features": enc["features"], "keys": enc["keys"]}
+    return decoder([named[n] for n in decoder_inputs(cfg.state_names)], training=training)

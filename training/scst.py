@@ -15,6 +15,7 @@ from device.vocab import Vocabulary, tokenize
 
 from .cider_d import CiderD
 from .config import ModelConfig, TrainConfig
+from .model import decoder_step
 
 
 def reference_ids(vocab: Vocabulary, captions, oov: dict[str, int]) -> list[list[int]]:
@@ -43,7 +44,7 @@ def make_decode(head, decoder, cfg: ModelConfig, start_id: int):
         tok = tf.fill([tf.shape(enc["features"])[0]], start_id)
         seq = []
         for _ in range(cfg.max_len + 1):
-            out = decoder([tok, *state, enc["features"], enc["keys"]], training=False)
+            out = decoder_step(decoder, cfg, tok, state, enc)
             state = [out[n] for n in names]
             if k:
                 tok = tf.cast(tf.random.categorical(out["logits"], 1)[:, 0], tf.int32)
@@ -70,7 +71,7 @@ def make_policy_step(head, decoder, cfg: ModelConfig, start_id: int, end_id: int
             mask = tf.cast(ended < 1, tf.float32)
             total = 0.0
             for t in range(seqs.shape[1]):
-                out = decoder([inp[:, t], *state, enc["features"], enc["keys"]], training=False)
+                out = decoder_step(decoder, cfg, inp[:, t], state, enc)
                 state = [out[n] for n in names]
                 logp = -tf.nn.sparse_softmax_cross_entropy_with_logits(seqs[:, t], out["logits"])
                 total += tf.reduce_sum(-advantage * logp * mask[:, t])

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from .errors import DataError
+from .data_errors import DataError
 from device.vocab import Vocabulary, tokenize
 
 from .checkpoint import save_config
@@ -25,8 +25,8 @@ from .data import all_square, find_splits, load_dataset, split, split_by_lists
 from .evaluate import caption_encoded, run_batched, score_results, write_jsonl
 from .features import compute_grids
 from .float_step import KerasCaptioner
-from .metrics import best_constant_caption, caption_metrics
-from .model import build_decoder_step, build_encoder
+from evaluation.caption_metrics import best_constant_caption, caption_metrics
+from .model import build_decoder_step, build_encoder, decoder_step
 from .scst import self_critical
 
 log = logging.getLogger("seesay.train")
@@ -81,7 +81,7 @@ def _loss_fn(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, grids, tokens, 
     mask = tf.cast(tgt != 0, tf.float32)  # [B,T]
     ce_sum, alpha_sum = 0.0, 0.0
     for t in range(tokens.shape[1] - 1):
-        out = decoder([inp[:, t], *state, enc["features"], enc["keys"]], training=training)
+        out = decoder_step(decoder, cfg, inp[:, t], state, enc, training)
         state = [out[n] for n in cfg.state_names]
         onehot = tf.one_hot(tgt[:, t], cfg.vocab_size)
         soft = onehot * (1 - tcfg.label_smoothing) + tcfg.label_smoothing / cfg.vocab_size

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from device.backends.litert import make_interpreter
-from .errors import DataError
+from .data_errors import DataError
 from device.preprocess import preprocess_file
 
 from .backbone import build_classifier, classifier_with_scaling

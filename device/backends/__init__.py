@@ -15,6 +15,9 @@ BACKENDS = ("cpu", "edgetpu", "tensorrt")
 
 
 def load_model(backend: str, path: str | Path, threads: int | None = None, **kw) -> Model:
+    """Open the model file at path on the named runtime (cpu | edgetpu | tensorrt); threads: CPU threads
+    (None: the runtime's default); kw: the runtime's own options. A runtime not installed is a
+    BackendUnavailableError naming its package."""
     if backend == "cpu":
         from .tflite_cpu import TFLiteModel
         return TFLiteModel(path, threads=threads, **kw)

@@ -12,6 +12,8 @@ class Model(Protocol):
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Named input arrays (the model's own dtypes) -> named output arrays."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Free the runtime's resources; idempotent."""

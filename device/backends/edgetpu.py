@@ -12,6 +12,8 @@ EDGETPU_LIB = "libedgetpu.so.1"
 
 
 def load_edgetpu_delegate(device: str | None = None):
+    """libedgetpu's delegate for one Coral (device: "usb", "pci", "usb:1", None = the first found);
+    missing runtime or device: BackendUnavailableError with the fix."""
     mod = interpreter_module()
     try:
         # the library is opened first: a failed load_delegate leaves a half-made Delegate whose
@@ -26,5 +28,9 @@ def load_edgetpu_delegate(device: str | None = None):
 
 
 class EdgeTPUModel(TFLiteModel):
+    """A `*_edgetpu.tflite` model on a Coral Edge TPU.
+
+    path: the compiled model; threads: CPU threads for ops left on the CPU; device: which Coral
+    ("usb", "pci", "usb:1"; None = the first found)."""
     def __init__(self, path: str | Path, threads: int | None = None, device: str | None = None):
         super().__init__(path, threads=threads, delegates=(load_edgetpu_delegate(device),))

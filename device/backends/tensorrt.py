@@ -12,6 +12,9 @@ from ..errors import BackendUnavailableError, BundleError
 
 
 class TensorRTModel:
+    """A TensorRT engine (built on the Jetson by `seesay build-engines`), inputs and outputs by name.
+
+    path: the .engine file. Needs JetPack's tensorrt and cuda-python, else BackendUnavailableError."""
     def __init__(self, path: str | Path, **_):
         try:
             import tensorrt as trt  # noqa: F401  (JetPack: python3-libnvinfer)
@@ -47,6 +50,7 @@ class TensorRTModel:
         return ptr
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Named float32 inputs -> named outputs, copied to and from the GPU."""
         cud, trt = self._cudart, self._trt
         h2d, d2h = cud.cudaMemcpyKind.cudaMemcpyHostToDevice, cud.cudaMemcpyKind.cudaMemcpyDeviceToHost
         for n, a in inputs.items():
@@ -67,6 +71,7 @@ class TensorRTModel:
         return outs
 
     def close(self) -> None:
+        """Free the GPU buffers; idempotent."""
         for ptr, _ in self._buffers.values():
             self._cudart.cudaFree(ptr)
         self._buffers.clear()

@@ -15,6 +15,11 @@ from .litert import interpreter_module, make_interpreter
 
 
 class TFLiteModel:
+    """A .tflite model on the CPU (XNNPACK), one interpreter per batch size, inputs and outputs by
+    signature name in the model's own dtypes.
+
+    path: the model file; threads: CPU threads (None: the runtime's default); delegates: extra
+    TFLite delegates (the Edge TPU's)."""
     def __init__(self, path: str | Path, threads: int | None = None, delegates=()):
         self.path, self.threads, self.delegates = Path(path), threads, tuple(delegates)
         self._by_batch: dict[int, tuple] = {}
@@ -47,6 +52,7 @@ class TFLiteModel:
         return it, {n: d["index"] for n, d in ins.items()}, {n: d["index"] for n, d in outs.items()}
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Named inputs (batch = their first dimension) -> named outputs, in the model's own dtypes."""
         batch = len(next(iter(inputs.values())))
         if batch not in self._by_batch:
             self._by_batch[batch] = self._open(batch)
@@ -57,4 +63,5 @@ class TFLiteModel:
         return {n: it.get_tensor(i) for n, i in outs.items()}  # copies: the next invoke does not change them
 
     def close(self) -> None:
+        """Drop the interpreters; idempotent."""
         self._by_batch.clear()  # idempotent: interpreters are freed with their last reference

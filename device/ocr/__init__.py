@@ -14,6 +14,8 @@ ENGINES = ("ppocr-tesseract", "tesseract", "rapidocr")
 
 
 def load_reader(engine: str, threads: int | None = None) -> Reader:
+    """A reader by engine name (ppocr-tesseract | tesseract | rapidocr); threads: CPU threads (None:
+    the engine's default). A missing engine is an OCRUnavailableError naming what installs it."""
     if engine == "tesseract":
         from .tesseract import TesseractReader
         return TesseractReader(threads=threads)

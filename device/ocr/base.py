@@ -9,23 +9,27 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TextLine:
+    """One line of text read in a frame, with its box (pixels) and the engine's confidence."""
     text: str
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
     confidence: float  # 0..1, the engine's own
 
     @property
     def height(self) -> int:
+        """Height of the line's box, pixels."""
         return self.box[3] - self.box[1]
 
 
 class Reader(Protocol):
+    """What every reading engine offers: read an RGB frame into lines, and close."""
     name: str
 
     def read(self, rgb: np.ndarray) -> list[TextLine]:
         """uint8 RGB [H, W, 3] -> the text lines found, in reading order."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Free the engine; idempotent."""
 
 
 def reading_order(lines: list[TextLine]) -> list[TextLine]:

@@ -46,6 +46,9 @@ def boost(rgb: np.ndarray, factor: float = DETECT_CONTRAST) -> np.ndarray:
 
 
 class PPOCRTesseractReader:
+    """PP-OCRv4's detector (int8 TFLite) finds the lines; each is straightened and read by Tesseract.
+
+    threads: CPU threads of both; detector: the detector's folder (None: the installed one)."""
     name = "ppocr-tesseract"
 
     def __init__(self, threads: int | None = None, detector: str | Path | None = None):
@@ -55,6 +58,7 @@ class PPOCRTesseractReader:
         self.version = f"{self._det.version} + Tesseract {self._lines.version}"
 
     def read(self, rgb: np.ndarray) -> list[TextLine]:
+        """The lines of text in an RGB uint8 frame, in reading order."""
         quads, _ = self._det.detect(boost(rgb))
         gray, lines = Image.fromarray(rgb).convert("L"), []
         for q in quads:
@@ -69,5 +73,6 @@ class PPOCRTesseractReader:
         return clearly_text(*self._det.detect(rgb))
 
     def close(self) -> None:
+        """Free the detector and Tesseract; idempotent."""
         self._det.close()
         self._lines.close()

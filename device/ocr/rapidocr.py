@@ -9,6 +9,9 @@ from .base import TextLine, reading_order
 
 
 class RapidOCRReader:
+    """PP-OCR's detector and recogniser through rapidocr-onnxruntime (host-side comparisons).
+
+    threads: onnxruntime's intra-op threads (None: its default)."""
     name = "rapidocr"
 
     def __init__(self, threads: int | None = None):
@@ -22,6 +25,7 @@ class RapidOCRReader:
         self.version = version("rapidocr-onnxruntime")
 
     def read(self, rgb: np.ndarray) -> list[TextLine]:
+        """The lines of text in an RGB uint8 frame, with their boxes and scores."""
         result, _ = self._engine(np.ascontiguousarray(rgb[..., ::-1]))  # it wants OpenCV's BGR order
         lines = []
         for quad, text, score in result or []:
@@ -32,4 +36,5 @@ class RapidOCRReader:
         return reading_order(lines)
 
     def close(self) -> None:
+        """Drop the engine; idempotent."""
         self._engine = None

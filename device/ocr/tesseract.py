@@ -44,6 +44,9 @@ def _quiet_leptonica() -> None:
 
 
 class TesseractReader:
+    """Tesseract 5 through tesserocr on the whole frame.
+
+    lang: traineddata name; threads: OMP threads (None: its default); psm: tesserocr's PSM name."""
     name = "tesseract"
 
     def __init__(self, lang: str = "eng", threads: int | None = None, psm: str = "AUTO"):
@@ -61,6 +64,7 @@ class TesseractReader:
         self.version = tesserocr.tesseract_version().split()[1]
 
     def read(self, rgb: np.ndarray) -> list[TextLine]:
+        """The lines of text in an RGB uint8 frame, with their boxes and mean word confidences (0..1)."""
         t = self._t
         self._api.SetImage(Image.fromarray(rgb).convert("L"))  # grey: Tesseract's thresholding does better
         self._api.Recognize()
@@ -87,6 +91,7 @@ class TesseractReader:
         return text, float(self._api.MeanTextConf())
 
     def close(self) -> None:
+        """End Tesseract; idempotent."""
         if self._api is not None:
             self._api.End()
             self._api = None

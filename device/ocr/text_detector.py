@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,18 @@ from ..errors import OCRUnavailableError
 
 DETECTOR_FILE = "text_detector.tflite"
 INPUT_HW = (480, 640)  # the detector's fixed input (a 4:3 camera frame at half of 1280x960); others are fitted in
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "bundles" / "text-detector"  # beside device/, as installed
+CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "bundles" / "text-detector"  # beside device/ in a checkout
+INSTALLED_DIR = Path("/opt/seesay/app/bundles/text-detector")  # where install.sh --ocr puts it
+
+
+def default_dir() -> Path:
+    """$SEESAY_TEXT_DETECTOR, else the installed detector, else the checkout's."""
+    env = os.environ.get("SEESAY_TEXT_DETECTOR")
+    if env:
+        return Path(env)
+    return INSTALLED_DIR if (INSTALLED_DIR / "manifest.json").is_file() else CHECKOUT_DIR
+
+
 # PP-OCR's own post-processing settings (rapidocr's config): what they were trained and tuned with
 THRESH = 0.3  # a pixel is text above this probability
 BOX_THRESH = 0.5  # a region is a text line when its mean probability is above this
@@ -127,6 +139,7 @@ HINT_ASPECT = 2.0  # Flickr8k photos: docs/results.md)
 
 
 def clearly_text(quads: np.ndarray, scores: np.ndarray) -> bool:
+    """True when one detected line is sure (score), tall enough (pixels) and line-shaped: worth a hint."""
     for q, s in zip(quads, scores):
         w, h = np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[3] - q[0])
         if s >= HINT_SCORE and h >= HINT_HEIGHT_PX and w >= HINT_ASPECT * h:
@@ -135,8 +148,11 @@ def clearly_text(quads: np.ndarray, scores: np.ndarray) -> bool:
 
 
 class TextDetector:
+    """PP-OCRv4's text detector as int8 TFLite with DB post-processing in numpy.
+
+    folder: the detector's folder (None: default_dir()); threads: CPU threads (None: the runtime's)."""
     def __init__(self, folder: str | Path | None = None, threads: int | None = None):
-        folder = Path(folder) if folder else DEFAULT_DIR
+        folder = Path(folder) if folder else default_dir()
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             blob = (folder / manifest["model"]).read_bytes()
@@ -160,6 +176,7 @@ class TextDetector:
         return out[0, :max(1, round(h * s)), :max(1, round(w * s)), 0], s
 
     def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The text lines of an RGB uint8 frame: (quads [N,4,2] in frame pixels, scores [N] 0..1)."""
         prob, s = self.probabilities(rgb)
         quads, scores = boxes_from_map(prob)
         if len(quads):
@@ -170,6 +187,7 @@ class TextDetector:
         return quads, scores
 
     def close(self) -> None:
+        """Free the model; idempotent."""
         if self.model is not None:
             self.model.close()
             self.model = None

@@ -1,6 +1,6 @@
 """The Pi's own software on this machine: a Debian Bookworm arm64 root made by debootstrap and run
-under qemu-user-static. `./run.sh pi-check` installs seesay into it; `convert check --arm64-root`
-captions there, so a bundle is judged on the int8 kernels an aarch64 device runs.
+under qemu-user-static. `./run.sh pi-check` installs seesay into it and captions there, so a bundle
+is judged on the int8 kernels an aarch64 device runs.
 Needs root (debootstrap, chroot, mounts). Timings under emulation mean nothing: none are reported."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ConvertError
+from convert.conversion_errors import ConvertError
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"

@@ -11,10 +11,10 @@ from .data import load_dataset, split_as_trained
 from .evaluate import caption_encoded, run_batched, score_results, write_jsonl
 from .features import load_pixels
 from .float_step import KerasCaptioner
-from .metrics import best_constant_caption, caption_metrics
+from evaluation.caption_metrics import best_constant_caption, caption_metrics
 
 
-def evaluate(args) -> dict:
+def evaluate_checkpoint(args) -> dict:
     mcfg, vocab, encoder, decoder, meta = load_checkpoint(args.checkpoint)
     src = args.data or meta["data"]["source"]
     samples, _ = load_dataset(src, args.images)

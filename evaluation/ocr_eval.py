@@ -1,8 +1,8 @@
-"""Reading engines measured on a text-scenes test set (training.text_scenes): character and word
+"""Reading engines measured on a text-scenes test set (evaluation.text_scenes): character and word
 accuracy by difficulty and kind, read latency as a ratio to the caption encoder measured in the
 same run, memory and install size.
 
-    python -m training ocr-eval TEXT_SCENES_DIR [--engines tesseract rapidocr] [--bundle DIR]
+    python -m evaluation ocr-eval TEXT_SCENES_DIR [--engines tesseract rapidocr] [--bundle DIR]
 
 Accuracy is case-insensitive and ignores punctuation other than a decimal point (what is heard)."""
 from __future__ import annotations
@@ -76,14 +76,14 @@ ENGINE_DIST = {"tesseract": ["tesserocr"], "rapidocr": ["rapidocr-onnxruntime"],
                "ppocr-tesseract": ["tesserocr"]}  # + the shipped detector (bundles/text-detector), added below
 
 
-def evaluate(folder: str | Path, engines=("ppocr-tesseract", "tesseract", "rapidocr"), bundle: str | None = None, threads: int = 2) -> dict:
-    from device.__main__ import _bundle_default
+def evaluate_readers(folder: str | Path, engines=("ppocr-tesseract", "tesseract", "rapidocr"), bundle: str | None = None, threads: int = 2) -> dict:
+    from device.bundle import default_bundle_dir
     from device.captioner import Captioner
     from device.ocr import load_reader
     from device.ocr.tesseract import tessdata
     folder = Path(folder)
     truth = json.loads((folder / "truth.json").read_text())
-    cap = Captioner(bundle or _bundle_default(), threads=threads)
+    cap = Captioner(bundle or default_bundle_dir(), threads=threads)
     px = np.full((cap.bundle.image_size,) * 2 + (3,), 128, np.uint8)
     frames = {k: np.asarray(Image.open(folder / k).convert("RGB")) for k in truth}
     report = {"images": len(truth), "engines": {}}
@@ -109,8 +109,8 @@ def evaluate(folder: str | Path, engines=("ppocr-tesseract", "tesseract", "rapid
         seen: set = set()
         size = sum(install_mb(d, seen) for d in ENGINE_DIST[name])
         if name == "ppocr-tesseract":
-            from device.ocr.text_detector import DEFAULT_DIR
-            size += sum(f.stat().st_size for f in DEFAULT_DIR.iterdir()) / 1e6
+            from device.ocr.text_detector import default_dir
+            size += sum(f.stat().st_size for f in default_dir().iterdir()) / 1e6
         if "tesserocr" in ENGINE_DIST[name]:
             size += (Path(tessdata()) / "eng.traineddata").stat().st_size / 1e6
         groups = {}

@@ -2,7 +2,7 @@
 photos, each with its exact text. Half are clean (frontal, dark on light, sharp, large); half are
 hard (tilted in perspective, low contrast, blurred, noisy, smaller).
 
-    python -m training text-scenes OUT --backgrounds ../shared/data/flickr8k/images -n 200
+    python -m evaluation text-scenes OUT --backgrounds PHOTOS/ -n 200
 
 writes OUT/NNNN.jpg and OUT/truth.json {file: {"kind", "difficulty", "lines": [...]}}."""
 from __future__ import annotations
@@ -19,7 +19,6 @@ FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSans
          "LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf", "LiberationSerif-Regular.ttf",
          "LiberationMono-Regular.ttf", "LiberationSansNarrow-Regular.ttf", "NotoSans-Regular.ttf",
          "NotoSans-Bold.ttf", "NotoSerif-Regular.ttf")
-DEFAULT_BACKGROUNDS = Path(__file__).resolve().parents[2] / "shared/data/flickr8k/images"  # the workplace copy
 FRAME = (640, 480)  # the camera frame the reader gets, pixels (the daemon captures 1280x960; half of it)
 
 SIGN_WORDS = ("EXIT", "ENTRANCE", "PLATFORM", "TOILETS", "PHARMACY", "BUS", "STOP", "OPEN", "CLOSED", "PUSH",

@@ -189,7 +189,7 @@ def calibration_frames(backgrounds: Path, n: int = 96, seed: int = 1) -> list[np
 
     from PIL import Image
 
-    from training.text_scenes import fonts, render
+    from evaluation.text_scenes import fonts, render
     rng = random.Random(seed)
     photos = sorted(p for p in Path(backgrounds).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not photos:

@@ -22,10 +22,9 @@ from pathlib import Path
 
 from . import arm64
 from .arm64 import INSTALLED_PYTHON, REPO, answers, caption_args, run_device, run_in
-from .errors import ConvertError
+from convert.conversion_errors import ConvertError
 
 SRC_INSIDE = "/root/seesay"  # where the clone sits in the root, as a user's checkout would
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "flickr8k-224"
 BLEU4_POINTS, CIDER_DELTA = 0.5, 0.02  # how far the arm64 captions may score from the x86 ones
 TEXT_SCENES = 60  # read in the root: a few seconds a frame under qemu, so a quarter of the 240 of the test set
 WORD_POINTS = 5.0  # how far the arm64 reader's word accuracy (each half) may be from the x86 one's
@@ -79,7 +78,7 @@ def x86_captions(bundle: Path, photos: list[Path], grounding: bool) -> dict[str,
 
 def compare(x86: dict[str, dict], arm: dict[str, dict], refs: dict[str, list[str]]) -> dict:
     """Both sides scored against the references, and how often they say the same token ids."""
-    from training.metrics import caption_metrics
+    from evaluation.caption_metrics import caption_metrics
     keys = sorted(refs)
     xm = caption_metrics({k: x86[k]["caption"] for k in keys}, {k: refs[k] for k in keys})
     am = caption_metrics({k: arm[k]["caption"] for k in keys}, {k: refs[k] for k in keys})
@@ -113,10 +112,10 @@ def wav_seconds(path: Path) -> float:
         return 0.0
 
 
-def daemon_presses(root: Path, photos: list[Path], keys: tuple[str, ...] = ("", "", "")) -> str:
+def daemon_presses(root: Path, photos: list[Path], keys: tuple[str, ...] = ("", "", "")) -> list[dict]:
     """The daemon as the unit starts it, with a test config: file camera (the photos, in turn),
     keyboard button (a line a press: "" a short press, "d" a double press), WAV speech. Checks one
-    spoken WAV per answer and a clean exit; returns its log."""
+    spoken WAV per answer and a clean exit; returns its answer records (`device run --answers-json`)."""
     presses = len(keys)
     argv, unit = exec_start(root)
     work = root / "var/lib/seesay/pi-check"
@@ -129,7 +128,8 @@ def daemon_presses(root: Path, photos: list[Path], keys: tuple[str, ...] = ("", 
                                       f'path = "{inside}/photos"\n[button]\nkind = "keyboard"\n'
                                       f'[speech]\noutput = "wav"\nwav_dir = "{inside}/wav"\nearcons = false\n')
     i = argv.index("--config")
-    argv[i + 1] = f"{inside}/seesay.toml"  # the only change to the unit's command line
+    argv[i + 1] = f"{inside}/seesay.toml"  # the only changes to the unit's command line: this config,
+    argv.append("--answers-json")  # and each answer as a JSON line on stdout
     user = unit.get("User", "seesay")
     # what the unit's StateDirectory=seesay does at every start: /var/lib/seesay belongs to its user
     r = run_in(root, f"chown -R {user}:{user} /var/lib/seesay")
@@ -168,7 +168,8 @@ def daemon_presses(root: Path, photos: list[Path], keys: tuple[str, ...] = ("", 
             ok = w.getnchannels() == 1 and w.getsampwidth() == 2 and w.getnframes() > w.getframerate() * 0.3
         _expect(ok, f"{f.name}: mono 16-bit speech, {wav_seconds(f):.1f} s")
     shutil.rmtree(work, ignore_errors=True)
-    return err
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [r for r in records if r.get("event") == "answer"]
 
 
 def _reads(stdout: str) -> dict[str, str]:
@@ -182,11 +183,11 @@ def _reads(stdout: str) -> dict[str, str]:
     return out
 
 
-def reading_in_root(root: Path, n: int = TEXT_SCENES) -> dict:
+def reading_in_root(root: Path, backgrounds: Path, n: int = TEXT_SCENES) -> dict:
     """install.sh --ocr (twice), doctor's reading line, and `device read` on n seeded text scenes in
     the root and here: word accuracy of each by difficulty, and how many read the same."""
-    from training.ocr_eval import word_accuracy
-    from training.text_scenes import DEFAULT_BACKGROUNDS, make_text_scenes
+    from evaluation.ocr_eval import word_accuracy
+    from evaluation.text_scenes import make_text_scenes
     r = run_in(root, f"cd {SRC_INSIDE} && ./install.sh --ocr")
     print("  " + "\n  ".join(r.stdout.strip().splitlines()[-4:]))
     _expect(r.returncode == 0, "install.sh --ocr exit code 0 (tesseract-ocr-eng, python3-tesserocr, the text detector)", r)
@@ -197,16 +198,16 @@ def reading_in_root(root: Path, n: int = TEXT_SCENES) -> dict:
     _expect(line.startswith("[ OK ] reading text: ppocr-tesseract"), f"doctor: {line.strip()}", r)
     work = root / "tmp" / "pi-check-text"
     shutil.rmtree(work, ignore_errors=True)
-    truth = make_text_scenes(work, DEFAULT_BACKGROUNDS, n, seed=0)
+    truth = make_text_scenes(work, backgrounds, n, seed=0)
     files = [work / k for k in truth]
     r = run_device(root, "read " + " ".join(f"/tmp/pi-check-text/{k}" for k in truth))
     _expect(r.returncode == 0 and not r.stderr.strip(), f"read in the root: {n} scenes, nothing on stderr", r)
     arm = _reads(r.stdout)
     sign = next(k for k, t in truth.items() if t["kind"] == "sign" and t["difficulty"] == "clean")
-    log = daemon_presses(root, [work / sign], ("d",))
-    read = [(m[0], m[2]) for m in re.findall(r"read (\w+): (['\"])(.*)\2$", log, re.M)]  # the log's %r of the text
-    _expect(len(read) == 1 and read[0][0] == "text", f"the daemon's double press read {read} (sign: {truth[sign]['lines']})")
-    heard = word_accuracy(truth[sign]["lines"], read[0][1])
+    said = daemon_presses(root, [work / sign], ("d",))
+    _expect(len(said) == 1 and said[0]["asked"] == "double" and said[0]["kind"] == "text",
+            f"the daemon's double press read {said} (sign: {truth[sign]['lines']})")
+    heard = word_accuracy(truth[sign]["lines"], said[0]["text"])
     _expect(heard >= 0.8, f"the double press read {heard:.0%} of the sign's words")
     x = subprocess.run([sys.executable, "-m", "device", "read", *map(str, files)], cwd=REPO, capture_output=True, text=True)
     if x.returncode != 0:
@@ -228,8 +229,9 @@ def reading_in_root(root: Path, n: int = TEXT_SCENES) -> dict:
     return out
 
 
-def pi_check(data: Path = DEFAULT_DATA, n_photos: int = 200) -> int:
-    """The root is kept in build/pi-root (seesay installed) for `convert check --arm64-root`."""
+def pi_check(data: Path, backgrounds: Path, n_photos: int = 200) -> int:
+    """data: captioned photos with splits/dev.txt; backgrounds: photos to render text scenes over.
+    The root is kept in build/pi-root (seesay installed) for a look inside after a failure."""
     t0 = time.monotonic()
     bundle = REPO / "bundles" / "flickr8k"
     _step("arm64 root (debootstrap + qemu-user-static)")
@@ -281,13 +283,13 @@ def pi_check(data: Path = DEFAULT_DATA, n_photos: int = 200) -> int:
                     f"{name}: within {BLEU4_POINTS} BLEU-4 points and {CIDER_DELTA} CIDEr of x86")
 
         _step("the daemon, started by the unit's ExecStart line")
-        said = re.findall(r"caption '(.*?)' \(mean log p", daemon_presses(root, photos))
-        _expect(len(said) == 3, f"3 presses gave {len(said)} captions in the log")
-        for s in said:
-            print(f"  said: {s}")
+        said = daemon_presses(root, photos)
+        _expect(len(said) == 3 and all(a["kind"] == "caption" for a in said), f"3 presses gave 3 captions: {said}")
+        for a in said:
+            print(f"  said: {a['text']}")
 
         _step(f"reading text: install.sh --ocr, then `device read` on {TEXT_SCENES} text scenes, arm64 root vs this machine")
-        reading = reading_in_root(root)
+        reading = reading_in_root(root, backgrounds)
     out = REPO / "build" / "pi-check.json"
     out.write_text(json.dumps({"photos": n_photos, **results, "reading": reading}, indent=2))
     print(f"\npi-check passed in {(time.monotonic() - t0) / 60:.1f} min (wall clock on this machine; results in {out})")

@@ -1,14 +1,15 @@
-"""`python -m convert bench CHECKPOINT INT8_BUNDLE FLOAT32_BUNDLE`: sizes and per-model latency
+"""`python -m convert size-latency CHECKPOINT INT8_BUNDLE FLOAT32_BUNDLE`: sizes and per-model latency
 (median of many invokes, one run) of int8 vs float32 TFLite vs the float Keras model, as ratios."""
 from __future__ import annotations
 
 import numpy as np
 
 from device.captioner import Captioner
-from .timing import median_ms
 from training.checkpoint import load_checkpoint
+from training.model import decoder_inputs
 
 from .build import bundle_sizes
+from .timing import median_ms
 
 
 def bench(checkpoint: str, int8_bundle: str, f32_bundle: str, n: int = 200, beam: int = 3) -> dict:
@@ -34,11 +35,11 @@ def bench(checkpoint: str, int8_bundle: str, f32_bundle: str, n: int = 200, beam
     kdec = tf.function(lambda xs: decoder(xs, training=False))
     enc = encoder(px[None].astype(np.float32), training=False)
     x = tf.constant(px[None].astype(np.float32))
-    kin = [tf.constant(np.full(beam, 4, np.int32)), *[tf.constant(np.repeat(np.asarray(enc[k]), beam, 0)) for k in mcfg.state_names],
-           tf.constant(np.repeat(np.asarray(enc["features"]), beam, 0)), tf.constant(np.repeat(np.asarray(enc["keys"]), beam, 0))]
+    kin = [tf.constant(np.full(beam, 4, np.int32)) if k == "token" else tf.constant(np.repeat(np.asarray(enc[k]), beam, 0))
+           for k in decoder_inputs(mcfg.state_names)]
     out["keras"] = {"encoder_ms": median_ms(lambda: kenc(x), n // 4), "decoder_step_ms": median_ms(lambda: kdec(kin), n)}
     q, f, k = out["int8"], out["float32"], out["keras"]
-    print(f"seesay convert bench: {checkpoint}, decoder batch {beam} (beam), medians of {n}+ invokes")
+    print(f"seesay convert size-latency: {checkpoint}, decoder batch {beam} (beam), medians of {n}+ invokes")
     print(f"  size encoder+decoder: int8 {q['size_bytes'] / 1e6:.2f} MB, float32 {f['size_bytes'] / 1e6:.2f} MB "
           f"-> {q['size_bytes'] / f['size_bytes']:.1%} of float32 (goal <= 30%)")
     for part in ("encoder_ms", "decoder_step_ms"):

@@ -1,6 +1,6 @@
 """Corpus caption metrics, COCO-compatible: pycocoevalcap's BLEU-1..4 and CIDEr(-D) on captions
 tokenised by device.vocab.tokenize (lower-case, punctuation stripped) on both sides, and the
-object hallucination rates CHAIR_s / CHAIR_i (device.objects)."""
+object hallucination rates CHAIR_s / CHAIR_i (evaluation.chair)."""
 from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
@@ -8,7 +8,7 @@ from typing import Hashable, Mapping, Sequence
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 
-from device.objects import chair
+from .chair import chair
 from device.vocab import tokenize
 
 
