@@ -1,4 +1,4 @@
-"""python -m convert {build,check,tune-grounding,rounding,size-latency,text-detector} --help"""
+"""python -m convert {build,check,tune-grounding,tune-answers,rounding,size-latency,text-detector} --help"""
 from __future__ import annotations
 
 import argparse
@@ -49,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip grounding tuning and the accuracy check (not recommended)")
     b.add_argument("--edgetpu-compiler", default="edgetpu_compiler", help="compiler command (default: %(default)s)")
     b.add_argument("--segmenter", help="a PASCAL VOC DeepLab .tflite to carry as grounding's second evidence "
-                   "(people), e.g. Coral's deeplabv3_mnv2_dm05_pascal_quant.tflite")
+                   "(people), e.g. Coral's deeplabv3_mnv2_dm05_pascal_quant.tflite (about 7.5x the encoder)")
+    b.add_argument("--person-detector", help="a MoveNet single-pose .tflite: whether a person is in view (about 1.4x "
+                   "the encoder), e.g. Coral's movenet_single_pose_lightning_ptq.tflite")
+    b.add_argument("--frame-photos", nargs="+", default=[], metavar="DIR",
+                   help="more folders of ordinary photos for the frame check's tuning")
     _held_out_args(b)
     _threshold_arg(b)
 
@@ -72,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("checkpoint", help="the checkpoint the bundle came from (for its held-out split)")
     g.add_argument("bundle")
     _held_out_args(g)
+
+    t2 = sub.add_parser("tune-answers", help="choose what one press says (frame check, caption, objects) on held-out photos",
+                        description="Choose the frame check's thresholds on held-out photos degraded in known ways, "
+                                    "and when the caption is said and which objects are named (fewest answers naming "
+                                    "an absent object, with \"I see\" right >= 93%% and >= 88%% of answers concrete); "
+                                    "write them into the bundle's manifest with answers.md/.json. `build` runs it.")
+    t2.add_argument("bundle")
+    t2.add_argument("--checkpoint", help="the checkpoint the bundle came from: tune on its held-out split")
+    t2.add_argument("--split", help="with --data: only the photos this list names (e.g. splits/dev.txt)")
+    t2.add_argument("--frame-photos", nargs="+", default=[], metavar="DIR",
+                    help="more folders of ordinary photos for the frame check (e.g. everyday indoor scenes)")
+    _held_out_args(t2)
 
     r = sub.add_parser("rounding", help="how much of the int8 disagreement rounding between the models explains",
                        description="Identical captions of the float model against itself with only the tensors "
@@ -112,7 +128,8 @@ def _dispatch(a) -> dict:
     if a.cmd == "build":
         from .build import build
         r = build(a.checkpoint, a.out, a.quantize, a.target, a.calibration, a.calibration_images,
-                  not a.no_check, a.data, a.limit, a.threshold, a.beam, a.edgetpu_compiler, a.segmenter)
+                  not a.no_check, a.data, a.limit, a.threshold, a.beam, a.edgetpu_compiler, a.segmenter,
+                  a.person_detector, [p for d in a.frame_photos for p in sorted(Path(d).glob("*.jpg"))])
         keep = ("float", "bundle_metrics", "bleu4_drop_points", "identical_captions", "latency_ms", "size_bytes")
         return {"bundle": r["bundle"], "report": r["report"] and {k: r["report"][k] for k in keep if k in r["report"]}}
     if a.cmd == "check":
@@ -124,6 +141,25 @@ def _dispatch(a) -> dict:
         from .grounding_tune import tune_grounding
         r = tune_grounding(a.bundle, held_out(read_meta(a.checkpoint), a.data, a.limit))
         return {k: r[k] for k in ("images", "before", "tuned")}
+    if a.cmd == "tune-answers":
+        from .conversion_errors import ConvertError
+        from training.checkpoint import read_meta
+        from training.data import load_dataset, read_split
+        from .answers_tune import tune_answers
+        from .check import held_out
+        if a.checkpoint:
+            items = held_out(read_meta(a.checkpoint), a.data, a.limit)
+        elif a.data:
+            items, _ = load_dataset(a.data)
+            if a.split:
+                keep = set(read_split(a.split))
+                items = [s for s in items if s.image.name in keep]
+            items = items[:a.limit] if a.limit else items
+        else:
+            raise ConvertError("tune-answers needs --checkpoint (its held-out split) or --data [--split]")
+        photos = [p for d in a.frame_photos for p in sorted(Path(d).glob("*.jpg"))]
+        r = tune_answers(a.bundle, items, photos)
+        return {k: r[k] for k in ("photos", "chosen", "before", "after")}
     if a.cmd == "rounding":
         from .rounding import rounding_agreement
         return rounding_agreement(a.checkpoint, a.bundle, a.data, a.limit, a.beam)

@@ -29,9 +29,12 @@ TARGETS = ("cpu", "edgetpu", "tensorrt")
 def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu", calibration: str = "train",
           calibration_images: int = 100, run_check: bool = True, check_data: str | None = None,
           check_limit: int | None = None, threshold: float = 1.0, beam: int = 3,
-          edgetpu_compiler: str = "edgetpu_compiler", segmenter: str | None = None) -> dict:
+          edgetpu_compiler: str = "edgetpu_compiler", segmenter: str | None = None,
+          person_detector: str | None = None, frame_photos: list[Path] = ()) -> dict:
     """segmenter: a PASCAL VOC DeepLab .tflite (e.g. Coral's deeplabv3_mnv2_dm05_pascal_quant.tflite)
-    to carry along as the grounding's second source of evidence (people, above all)."""
+    to carry along as the grounding's second source of evidence; person_detector: a MoveNet single-pose
+    .tflite (e.g. movenet_single_pose_lightning_ptq.tflite): whether a person is in view, at ~1.4x the
+    encoder; frame_photos: more ordinary photos for the frame check's tuning."""
     if target not in TARGETS:
         raise ConvertError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
     if quantize not in QUANTIZE_MODES:
@@ -67,10 +70,13 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
             from .imagenet_nouns import objects_json
             (tmp / "objects.json").write_text(json.dumps(objects_json()))
             extra.append("objects.json")
-        seg_entry = None
+        seg_entry = pd_entry = None
         if segmenter:
             seg_entry = _add_segmenter(Path(segmenter), tmp)
             extra += [seg_entry["file"], seg_entry["licence_file"]]
+        if person_detector:
+            pd_entry = _add_person_detector(Path(person_detector), tmp)
+            extra += [pd_entry["file"], pd_entry["licence_file"]]
         if target == "edgetpu":
             from .edgetpu import compile_for_edgetpu
             variants["edgetpu"] = compile_for_edgetpu(tmp, edgetpu_compiler)
@@ -86,12 +92,14 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
             ref = {k: m[k] for k in ("greedy", "beam3", "val_images") if k in m}
         manifest = write_manifest(tmp, to_dict(mcfg), quantize, target, mcfg.state_names,
                                   {"beam": beam, "max_len": mcfg.max_len, "length_penalty": 1.0},
-                                  ref, variants, extra, cal_desc, seg_entry)
+                                  ref, variants, extra, cal_desc, seg_entry, pd_entry)
         report = None
         if run_check and mcfg.classes:  # the device re-ranks with settings chosen on the held-out images
             from .check import held_out
             from .grounding_tune import tune_grounding
             tune_grounding(tmp, held_out(meta, check_data, check_limit))
+            from .answers_tune import tune_answers  # then what one press says, on the grounded captions
+            tune_answers(tmp, held_out(meta, check_data, check_limit), frame_photos)
             manifest = json.loads((tmp / "manifest.json").read_text())
         if run_check:  # then the check measures what the device will say, with those settings
             from .check import check
@@ -127,6 +135,25 @@ def _add_segmenter(src: Path, bundle: Path) -> dict:
         raise ConvertError(f"--segmenter {src}: not a PASCAL VOC segmenter seesay can run ({e})") from e
     (bundle / "segmenter.LICENSE.txt").write_text(SEGMENTER_LICENCE.format(name=src.name))
     return {"file": "segmenter.tflite", "source": src.name, "licence_file": "segmenter.LICENSE.txt"}
+
+
+PERSON_DETECTOR_LICENCE = """person_detector.tflite is {name}: MoveNet SinglePose Lightning (Google), quantised,
+as published by the Coral project with its test data under the Apache License 2.0
+(https://github.com/google-coral/test_data, http://www.apache.org/licenses/LICENSE-2.0). Unmodified.
+"""
+
+
+def _add_person_detector(src: Path, bundle: Path) -> dict:
+    if not src.is_file():
+        raise ConvertError(f"--person-detector {src}: no such file")
+    from device.person import PersonDetector
+    shutil.copyfile(src, bundle / "person_detector.tflite")
+    try:
+        PersonDetector(bundle / "person_detector.tflite").score(np.zeros((32, 32, 3), np.uint8))
+    except Exception as e:
+        raise ConvertError(f"--person-detector {src}: not a MoveNet single-pose model seesay can run ({e})") from e
+    (bundle / "person_detector.LICENSE.txt").write_text(PERSON_DETECTOR_LICENCE.format(name=src.name))
+    return {"file": "person_detector.tflite", "source": src.name, "licence_file": "person_detector.LICENSE.txt"}
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:

@@ -85,7 +85,7 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
     items = held_out(meta, data, limit)
     fcap = KerasCaptioner(decoder, mcfg.state_names)
     refs, f_hyp, q_hyp, f_ids, q_ids, pix, q_res, enc_only, dec_only = {}, {}, {}, {}, {}, {}, {}, {}, {}
-    raws, coverage = {}, {}
+    raws, coverage, person = {}, {}, {}
     opts = {"beam": beam, "max_len": cap.max_len, "length_penalty": cap.length_penalty}
     for s, px in tqdm(readable(items, mcfg.image_size, mcfg.geometry), total=len(items), desc="float vs bundle", unit="img"):
         k = s.image.name
@@ -107,6 +107,8 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
             raws[k] = raw
             if cap.segmenter is not None:
                 coverage[k] = cap.segmenter.coverage(px)
+            if cap.person is not None:
+                person[k] = cap.person.score(px)
     if not refs:
         raise ConvertError("no readable held-out images to check against")
     fm, qm = caption_metrics(f_hyp, refs), caption_metrics(q_hyp, refs)
@@ -130,7 +132,7 @@ def check(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int 
               "latency_ms": lat, "size_bytes": sizes, "passed": drop <= threshold}
     if raws:  # what the device says: captions steered by the class head, with the bundle's own settings
         from .grounding_tune import grounded
-        own = caption_metrics(grounded(cap, raws, cap.grounding, beam, coverage), refs)
+        own = caption_metrics(grounded(cap, raws, cap.grounding, beam, coverage, person), refs)
         report["grounding"] = {"bundle_settings": dataclasses.asdict(cap.grounding), "bundle_grounded": own,
                                "segmenter": bool(coverage)}
     out = Path(report_dir) if report_dir else b

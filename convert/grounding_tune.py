@@ -29,25 +29,37 @@ MIN_EVIDENCE = (0.003, 0.01, 0.03, 0.1)  # classifier probability of a group bel
 MIN_COVERAGE = (0.002, 0.01)  # share of the frame the segmenter gives a group (bundles with a segmenter)
 
 
-def grounded(cap: Captioner, raws: dict, settings: GroundingSettings, beam: int, coverage: dict) -> dict[str, str]:
-    return {k: cap.caption_encoded(raw, beam, settings, coverage.get(k)).text for k, raw in raws.items()}
+MIN_PERSON = (0.2, 0.3, 0.4)  # person detector score below which a person is contradicted (bundles with one)
 
 
-def tune(cap: Captioner, raws: dict, refs: dict, beam: int, coverage: dict, cider_slack: float = 0.01
-         ) -> tuple[GroundingSettings, list[dict]]:
-    """coverage: image -> the segmenter's coverage ({} without one).
-    -> (chosen settings, one row per setting tried: penalty, min_evidence, min_coverage, cider, bleu4, chair_s, chair_i)."""
+def grounded(cap: Captioner, raws: dict, settings: GroundingSettings, beam: int, coverage: dict,
+             person: dict | None = None) -> dict[str, str]:
+    """image -> the grounded caption, from each image's raw encoder outputs and other evidence."""
+    person = person or {}
+    return {k: cap.caption_encoded(raw, beam, settings, coverage.get(k), person.get(k)).text for k, raw in raws.items()}
+
+
+def tune(cap: Captioner, raws: dict, refs: dict, beam: int, coverage: dict, cider_slack: float = 0.01,
+         person: dict | None = None) -> tuple[GroundingSettings, list[dict]]:
+    """coverage: image -> the segmenter's coverage ({} without one); person: image -> the person
+    detector's score ({} or None without one).
+    -> (chosen settings, one row per setting tried: penalty, min_evidence, min_coverage, min_person, cider, ...)."""
     rows = []
     covs = MIN_COVERAGE if coverage else (GroundingSettings().min_coverage,)
-    grid = itertools.chain([(0.0, MIN_EVIDENCE[0], covs[0])], itertools.product(PENALTIES, MIN_EVIDENCE, covs))
-    for pen, ev, cov in grid:
-        m = caption_metrics(grounded(cap, raws, GroundingSettings(pen, ev, cov), beam, coverage), refs)
-        rows.append({"penalty": pen, "min_evidence": ev, "min_coverage": cov, "cider": m["cider"], "bleu4": m["bleu4"],
-                     "chair_s": m["chair_s"], "chair_i": m["chair_i"], "most_hallucinated": m["most_hallucinated"]})
+    if person:  # a third dimension: a coarser grid of the other two keeps the tuning's time
+        pens, evs, persons = (1.0, 3.0, 5.0), (0.01, 0.03, 0.1), MIN_PERSON
+    else:
+        pens, evs, persons = PENALTIES, MIN_EVIDENCE, (GroundingSettings().min_person,)
+    grid = itertools.chain([(0.0, MIN_EVIDENCE[0], covs[0], persons[0])], itertools.product(pens, evs, covs, persons))
+    for pen, ev, cov, mp in grid:
+        m = caption_metrics(grounded(cap, raws, GroundingSettings(pen, ev, cov, mp), beam, coverage, person), refs)
+        rows.append({"penalty": pen, "min_evidence": ev, "min_coverage": cov, "min_person": mp, "cider": m["cider"],
+                     "bleu4": m["bleu4"], "chair_s": m["chair_s"], "chair_i": m["chair_i"],
+                     "most_hallucinated": m["most_hallucinated"]})
     base = rows[0]
     ok = [r for r in rows if r["cider"] >= base["cider"] - cider_slack]
     best = min(ok, key=lambda r: (round(r["chair_s"], 6), -r["cider"], r["penalty"]))
-    return GroundingSettings(best["penalty"], best["min_evidence"], best["min_coverage"]), rows
+    return GroundingSettings(best["penalty"], best["min_evidence"], best["min_coverage"], best["min_person"]), rows
 
 
 def tune_grounding(bundle_dir: str | Path, items, cider_slack: float = 0.01) -> dict:
@@ -58,17 +70,20 @@ def tune_grounding(bundle_dir: str | Path, items, cider_slack: float = 0.01) -> 
     cap = Captioner(bundle_dir)
     if cap.objects is None:
         raise ConvertError(f"{bundle_dir}: the bundle has no ImageNet class head, so there is nothing to ground on")
-    raws, coverage, refs = {}, {}, {}
+    raws, coverage, refs, person = {}, {}, {}, {}
     for s, px in tqdm(readable(items, cap.bundle.image_size, cap.bundle.geometry), total=len(items),
                       desc="grounding tuning", unit="img"):
         raws[s.image.name], refs[s.image.name] = cap.encode_raw(px), list(s.captions)
         if cap.segmenter is not None:
             coverage[s.image.name] = cap.segmenter.coverage(px)
+        if cap.person is not None:
+            person[s.image.name] = cap.person.score(px)
     if not raws:
         raise ConvertError("no readable held-out images to tune grounding on")
     before = dataclasses.asdict(cap.grounding)
-    chosen, rows = tune(cap, raws, refs, cap.beam, coverage, cider_slack)
-    report = {"images": len(raws), "beam": cap.beam, "segmenter": bool(coverage), "before": before,
+    chosen, rows = tune(cap, raws, refs, cap.beam, coverage, cider_slack, person)
+    report = {"images": len(raws), "beam": cap.beam, "segmenter": bool(coverage), "person_detector": bool(person),
+              "before": before,
               "tuned": dataclasses.asdict(chosen), "cider_slack": cider_slack, "tuning": rows}
     manifest_path = bundle_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -85,20 +100,22 @@ def tune_grounding(bundle_dir: str | Path, items, cider_slack: float = 0.01) -> 
 def markdown(r: dict) -> str:
     """The tuning table as the bundle's grounding.md."""
     t = r["tuned"]
-    chosen = next(x for x in r["tuning"]
-                  if (x["penalty"], x["min_evidence"], x["min_coverage"]) == (t["penalty"], t["min_evidence"], t["min_coverage"]))
+    key = ("penalty", "min_evidence", "min_coverage", "min_person")
+    chosen = next(x for x in r["tuning"] if all(x[k] == t[k] for k in key))
     base = r["tuning"][0]
     s = ["# Grounding tuning (beams re-ranked by the encoder's ImageNet head)", "",
          f"{r['images']} held-out images, beam {r['beam']}; evidence from the ImageNet head"
-         f"{' and the segmenter' if r['segmenter'] else ''}. Chosen: the lowest CHAIR_s within "
+         f"{' and the segmenter' if r['segmenter'] else ''}{' and the person detector' if r.get('person_detector') else ''}"
+         ". Chosen: the lowest CHAIR_s within "
          f"{r['cider_slack']} CIDEr of the ungrounded captions; written into manifest.json (search.grounding).", "",
          f"- ungrounded: CIDEr {base['cider']:.4f}, BLEU-4 {base['bleu4']:.4f}, CHAIR_s {base['chair_s']:.4f}, "
          f"CHAIR_i {base['chair_i']:.4f}",
-         f"- chosen: penalty {t['penalty']}, min evidence {t['min_evidence']}, min coverage {t['min_coverage']}: "
+         f"- chosen: penalty {t['penalty']}, min evidence {t['min_evidence']}, min coverage {t['min_coverage']}, "
+         f"min person {t['min_person']}: "
          f"CIDEr {chosen['cider']:.4f}, BLEU-4 {chosen['bleu4']:.4f}, CHAIR_s {chosen['chair_s']:.4f}, "
          f"CHAIR_i {chosen['chair_i']:.4f}, most hallucinated {chosen['most_hallucinated']}", "",
-         "| penalty | min evidence | min coverage | CIDEr | BLEU-4 | CHAIR_s | CHAIR_i |",
-         "| --- | --- | --- | --- | --- | --- | --- |"]
-    s += [f"| {x['penalty']} | {x['min_evidence']} | {x['min_coverage']} | {x['cider']:.4f} | {x['bleu4']:.4f} | "
-          f"{x['chair_s']:.4f} | {x['chair_i']:.4f} |" for x in r["tuning"]]
+         "| penalty | min evidence | min coverage | min person | CIDEr | BLEU-4 | CHAIR_s | CHAIR_i |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    s += [f"| {x['penalty']} | {x['min_evidence']} | {x['min_coverage']} | {x['min_person']} | {x['cider']:.4f} | "
+          f"{x['bleu4']:.4f} | {x['chair_s']:.4f} | {x['chair_i']:.4f} |" for x in r["tuning"]]
     return "\n".join(s) + "\n"

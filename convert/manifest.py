@@ -28,7 +28,7 @@ def describe_tflite(path: Path) -> dict:
 
 def write_manifest(bundle: Path, model_cfg: dict, quantize: str, target: str, state_names, search: dict,
                    reference_metrics: dict, variants: dict, extra_files: list[str], calibration: str | None,
-                   segmenter: dict | None = None) -> dict:
+                   segmenter: dict | None = None, person_detector: dict | None = None) -> dict:
     import tensorflow as tf
     files = ["encoder.tflite", "decoder.tflite", "vocab.json", *extra_files]
     manifest = {
@@ -46,6 +46,7 @@ def write_manifest(bundle: Path, model_cfg: dict, quantize: str, target: str, st
         "vocab": "vocab.json",
         "objects": "objects.json" if "objects.json" in extra_files else None,
         "segmenter": segmenter,
+        "person_detector": person_detector,
         "encoder": describe_tflite(bundle / "encoder.tflite"),
         "decoder": {**describe_tflite(bundle / "decoder.tflite"), "state": list(state_names)},
         "search": search,

@@ -42,6 +42,7 @@ def cmd_caption(a) -> int:
     from .answer import compose
     from .captioner import Captioner
     from .config import answer_settings
+    from .frame_check import ADVICE
     from .preprocess import preprocess_file
     from .grounding import GroundingSettings
     writable_file(a.attention, "--attention")
@@ -49,7 +50,7 @@ def cmd_caption(a) -> int:
     writable_folder(a.wav_dir, "--wav-dir")
     cap = Captioner(a.bundle, backend=a.backend, threads=a.threads,
                     grounding=GroundingSettings(penalty=0.0) if a.no_grounding else None, segmenter=not a.no_grounding)
-    said = answer_settings(Config().behaviour)
+    said = answer_settings(Config().behaviour, cap.bundle.manifest)
     speaker, speech_errors = None, []
     if a.speak or a.wav or a.wav_dir:
         from .audio import PlayerSink, WavSink
@@ -64,10 +65,23 @@ def cmd_caption(a) -> int:
             print(f"error: {e}", file=sys.stderr)
             status = 2
             continue
+        problem = said.frame.problem(px)  # the same frame check as the daemon's
+        if problem and not a.caption_anyway:
+            answer = ADVICE[problem]
+            if a.json:
+                print(json.dumps({"image": img, "answer": answer, "kind": problem}))
+            else:
+                print(f"{img}: {answer}")
+            if speaker:
+                speaker.say(answer)
+                speaker.wait(60)
+            continue
         c = cap.caption(px, beam=a.beam)
-        answer = compose(c, cap.objects, said)
+        d = compose(c, cap.objects, said)
+        answer = d.text
         if a.json:
-            print(json.dumps({"image": img, "answer": answer, "caption": c.text, "tokens": c.tokens,
+            print(json.dumps({"image": img, "answer": answer, "kind": d.kind, "objects": list(d.objects),
+                              "caption_said": d.caption_said, "caption": c.text, "tokens": c.tokens,
                               "mean_logprob": round(c.mean_logprob, 3), "finished": c.finished, "reranked": c.reranked,
                               "timings_ms": {k: round(v, 2) for k, v in c.timings_ms.items()}}))
         else:
@@ -92,6 +106,17 @@ def cmd_caption(a) -> int:
     return status
 
 
+def _frame_settings():
+    """The frame check of the default bundle (as the daemon would use it), or the built-in one."""
+    from .bundle import load_bundle
+    from .config import answer_settings
+    try:
+        manifest = load_bundle(default_bundle_dir()).manifest
+    except SeesayError:
+        manifest = None
+    return answer_settings(Config().behaviour, manifest).frame
+
+
 def cmd_read(a) -> int:
     """The text in each photo, as a double press on the device would say it."""
     from .ocr import load_configured
@@ -99,11 +124,11 @@ def cmd_read(a) -> int:
 
     from .preprocess import load_image
     from .reading import SAY_READ, read_frame
-    b = Config().behaviour
     reader = load_configured(a.engine, a.threads)
     if reader is None:
         raise OCRUnavailableError(f"{SAY_READ['no_reader']} Install an OCR engine: ./install.sh --ocr, or "
                                   "pip install tesserocr rapidocr-onnxruntime plus apt tesseract-ocr-eng")
+    frame_settings = _frame_settings()
     speaker = None
     if a.speak:
         from .audio import PlayerSink
@@ -117,7 +142,7 @@ def cmd_read(a) -> int:
             print(f"error: {e}", file=sys.stderr)
             status = 2
             continue
-        text, _ = read_frame(reader, frame, b.min_brightness, b.min_sharpness)
+        text, _ = read_frame(reader, frame, frame_settings)
         print(f"{img}: {text}")
         if speaker:
             speaker.say(text)
@@ -177,6 +202,8 @@ def main(argv=None) -> int:
     c.add_argument("--wav-dir", help="write every spoken caption to a WAV file in this folder instead")
     c.add_argument("--attention", help="write the attention figure (PNG) here")
     c.add_argument("--json", action="store_true", help="one JSON object per image")
+    c.add_argument("--caption-anyway", action="store_true",
+                   help="caption even a frame the frame check refuses (dark, blurred, ...): for measuring")
     c.add_argument("--no-grounding", action="store_true",
                    help="the captioner's own best beam, not steered by the class head (as behaviour.grounding = false)")
 

@@ -25,7 +25,7 @@ from .button import Press
 from .camera import FileCamera
 from .captioner import Captioner
 from .config import Config, replace
-from .daemon import Daemon
+from .daemon import DESCRIPTIONS, Daemon
 from .preprocess import preprocess_file
 from .speech import EspeakLibrary, Speaker
 
@@ -91,7 +91,7 @@ def _caption_audio_ms(d: Daemon, since: float) -> float | None:
     """ms from `since` to the first samples of the last answer, if it was a caption."""
     a = d.answers[-1]
     first = [t for text, t in d.speaker.first_audio if text == a.text and t >= since]
-    return (first[0] - since) * 1e3 if a.kind == "caption" and first else None
+    return (first[0] - since) * 1e3 if a.kind in DESCRIPTIONS and first else None
 
 
 def press_to_audio(bundle: str, images: str, n: int) -> dict:

@@ -149,6 +149,9 @@ def _check_search(path: Path, manifest: dict) -> None:
     known = {f.name for f in dataclasses.fields(GroundingSettings)}
     _require(isinstance(g, dict) and set(g) <= known and all(_number(v) for v in g.values()),
              f"bundle {path}: search grounding must be a table of numbers ({', '.join(sorted(known))})")
+    _require(all(0 < g[k] <= 1 for k in ("min_evidence", "min_coverage", "min_person") if k in g)
+             and 0 <= g.get("penalty", 0.0) <= 100,
+             f"bundle {path}: search grounding thresholds must be in (0, 1] and its penalty in [0, 100]")
 
 
 def _require(cond: bool, msg: str) -> None:
@@ -191,6 +194,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         needed = [manifest["encoder"]["file"], manifest["decoder"]["file"], manifest["vocab"]]
         needed += [manifest["objects"]] if manifest.get("objects") else []
         needed += [manifest["segmenter"]["file"]] if manifest.get("segmenter") else []
+        needed += [manifest["person_detector"]["file"]] if manifest.get("person_detector") else []
         for name in needed:
             _require(isinstance(name, str) and name in files, f"bundle {path}: {str(name)[:60]} has no sha256 in manifest.json")
         for name, digest in files.items():
@@ -214,6 +218,10 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
                                          f"{', '.join(GEOMETRIES)}; convert the checkpoint again with this seesay version")
         enc, dec = ModelSpec.from_json(manifest["encoder"]), ModelSpec.from_json(manifest["decoder"])
         _check_search(path, manifest)
+        if manifest.get("answer") is not None:  # tuned answer settings: in range, or the bundle is refused
+            from .answer import AnswerSettings
+            _require(isinstance(manifest["answer"], dict), f"bundle {path}: manifest answer settings are not a table")
+            AnswerSettings.from_json(manifest["answer"])
         _require("logits" in dec.outputs and dec.outputs["logits"].shape[-1] == len(vocab),
                  f"bundle {path}: decoder emits {dec.outputs['logits'].shape[-1]} logits for {len(vocab)} words")
     except SeesayError:

@@ -11,6 +11,7 @@ from .backends import load_model
 from .bundle import Bundle, ModelSpec, TensorSpec, load_bundle
 from .errors import BundleError, ImageError
 from .grounding import GroundingSettings, ObjectTable, combine, rerank, word_bias
+from .person import PersonDetector
 from .segmenter import Segmenter
 from .quant import dequantize, quantize, requantize
 from .search import SearchResult, search
@@ -87,8 +88,8 @@ class Captioner:
         runtime; the decoder step is always int8 TFLite on one CPU thread); threads: CPU threads of the
         encoder (None: the runtime's default); beam: beam width >= 1 (None: the bundle's);
         max_len: words at most (None: the bundle's); grounding: None = the bundle's tuned settings (off
-        for a bundle without a class head); segmenter: run the bundle's segmenter (when it has one) for
-        more evidence, people above all; edgetpu_device: which Coral ("" the first found, "usb", "pci",
+        for a bundle without a class head); segmenter: run the bundle's segmenter and person detector
+        (when it has them) for more evidence, people above all; edgetpu_device: which Coral ("" the first found, "usb", "pci",
         "usb:1", as libedgetpu names them)."""
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         b = self.bundle
@@ -103,8 +104,9 @@ class Captioner:
                 raise BundleError(f"bundle {b.path}: objects.json lists {len(self.objects.labels)} classes but the "
                                   f"encoder gives {width}; convert the checkpoint again")
         self.grounding = grounding or GroundingSettings(**sd.get("grounding", {}))
-        seg = b.manifest.get("segmenter")
+        seg, pd = b.manifest.get("segmenter"), b.manifest.get("person_detector")
         self.segmenter = Segmenter(b.file(seg["file"]), threads) if seg and segmenter else None
+        self.person = PersonDetector(b.file(pd["file"]), threads) if pd and segmenter else None
         enc_file = b.file(b.encoder.file)
         if backend == "edgetpu":
             v = b.variant("edgetpu")
@@ -165,23 +167,24 @@ class Captioner:
         t0 = time.perf_counter()
         raw = self.encode_raw(pixels)
         coverage = self.segmenter.coverage(pixels) if self.segmenter is not None else None
-        c = self.caption_encoded(raw, beam, coverage=coverage)
+        person = self.person.score(pixels) if self.person is not None else None
+        c = self.caption_encoded(raw, beam, coverage=coverage, person=person)
         c.timings_ms["encoder"] = (time.perf_counter() - t0) * 1e3 - c.timings_ms["total"]
         c.timings_ms["total"] += c.timings_ms["encoder"]
         return c
 
     def caption_encoded(self, raw: dict, beam: int | None = None, grounding: GroundingSettings | None = None,
-                        coverage: dict | None = None) -> Caption:
+                        coverage: dict | None = None, person: float | None = None) -> Caption:
         """The caption of one image's raw encoder outputs: search, steered and re-ranked by the class
         head when the bundle has one (grounding: this Captioner's settings unless given; coverage:
-        the segmenter's, when it ran)."""
+        the segmenter's, person: the person detector's score, when they ran)."""
         beam = self.beam if beam is None else beam
         g = grounding or self.grounding
         t0 = time.perf_counter()
         step = self.step_for(raw)
         probs = self.classes(raw)
         grounded = probs is not None and self.objects is not None and g.penalty > 0
-        evidence = combine(self.objects.evidence(probs), coverage, g) if grounded else {}
+        evidence = combine(self.objects.evidence(probs), coverage, g, person) if grounded else {}
         r = search(step, step.init_state, self.vocab.start_id, self.vocab.end_id, beam=beam, max_len=self.max_len,
                    length_penalty=self.length_penalty, bias=word_bias(self.vocab, evidence, g) if grounded else None)
         chosen, bad = rerank(r.beams, self.vocab, evidence, g) if grounded else (r, [])
@@ -193,7 +196,8 @@ class Captioner:
 
     def close(self) -> None:
         """Free the models; idempotent."""
-        for m in (getattr(self, "encoder", None), getattr(self, "decoder", None), getattr(self, "segmenter", None)):
+        for m in (getattr(self, "encoder", None), getattr(self, "decoder", None), getattr(self, "segmenter", None),
+                  getattr(self, "person", None)):
             if m is not None:
                 m.close()
 

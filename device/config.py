@@ -58,17 +58,21 @@ class SpeechSettings:
 
 @dataclass(frozen=True)
 class BehaviourSettings:
-    """[behaviour]: the frame check's thresholds and how sure a description must be to be said."""
-    min_brightness: float = 25.0  # mean luma 0..255 below which "It is too dark to see"
-    min_sharpness: float = 8.0  # Laplacian variance below which the frame is too blurred
-    confidence_threshold: float = -2.2  # mean token log-prob below which captions start with "Maybe"
+    """[behaviour]: how sure a description must be to be said, and the frame check's thresholds. Each
+    threshold left out (None) is the bundle's, chosen on dev photos (manifest "answer")."""
     grounding: bool = True  # steer and re-rank the beams with the bundle's class head (its tuned penalty)
     segmenter: bool = True  # also run the bundle's segmenter, when it has one (whether there is a person)
-    objects: bool = True  # lead an unsure description with the objects the classifier is sure of
-    object_confidence: float = 0.3  # total probability an object needs to be named that way
-    max_objects: int = 3  # at most this many objects in one sentence
-    trust_objects: float = 0.8  # an object this sure that the description does not name is said alone
     busy_queue: int = 8  # at most this many button events wait; more are dropped (coalesced)
+    caption_min_logprob: float | None = None  # mean log p per word (<= 0) a caption needs to be said
+    object_min_p: float | None = None  # probability (0..1) of a noun's best class for "I see" it
+    max_objects: int | None = None  # nouns said at most after "I see" (0..5; 0: never)
+    trust_objects: float | None = None  # an object this sure (0..1) that the caption does not name silences it
+    min_contrast: float | None = None  # luma standard deviation (0..255) below which the lens seems covered
+    min_brightness: float | None = None  # mean luma (0..255) below which it is too dark
+    min_highlight: float | None = None  # 99th percentile of luma (0..255) below which it is too dark
+    max_brightness: float | None = None  # mean luma (0..255) above which it is too bright
+    max_glare: float | None = None  # share of the frame (0..1) washed out above which there is a glare
+    min_detail: float | None = None  # edge sharpness (see device.frame_check) below which it is blurred
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,9 @@ class ReadingSettings:
     # of describing; a single press is described this long after it went down (only with an engine)
     double_press_s: float = 0.4
     threads: int = 2  # CPU threads of the reader
-    # end a description with "There is text; double press to read it." when the detector clearly sees
-    # text (looked for while the description is said: no delay)
-    text_hint: bool = True
+    # a description ends with the short text in view ("It says: ..."), read while the description is
+    # said (no delay); a double press reads all of it
+    say_text: bool = True
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ def _section(cls, name: str, data: dict, where: str):
     out = {}
     for k, v in data.items():
         default = fields[k].default
-        typ = type(default)
+        # an optional threshold (default None: the bundle's) takes the type its annotation names
+        typ = type(default) if default is not None else float if "float" in str(fields[k].type) else int
         if typ is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if typ is tuple and isinstance(v, list):
@@ -138,6 +143,10 @@ def parse_config(data: dict, where: str = "config") -> Config:
         raise ConfigError(f"{where}: camera.source = \"files\" needs camera.path (an image or a folder)")
     if not 0.05 <= cfg.reading.double_press_s <= 2.0:
         raise ConfigError(f"{where}: reading.double_press_s = {cfg.reading.double_press_s}; give 0.05 to 2 seconds")
+    try:
+        answer_settings(cfg.behaviour)  # the overrides' own ranges, before any bundle is read
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     if cfg.model.beam < 1 or cfg.model.threads < 1 or cfg.reading.threads < 1:
         raise ConfigError(f"{where}: model.beam, model.threads and reading.threads must be at least 1")
     return cfg
@@ -159,10 +168,25 @@ def load_config(path: str | Path | None = None) -> Config:
     return parse_config(data, str(path))
 
 
-def answer_settings(b: BehaviourSettings):
-    """The behaviour section's part that decides how a caption is said (device.answer)."""
-    from .answer import AnswerSettings
-    return AnswerSettings(b.confidence_threshold, b.objects, b.object_confidence, b.max_objects, b.trust_objects)
+FRAME_KEYS = ("min_contrast", "min_brightness", "min_highlight", "max_brightness", "max_glare", "min_detail")
+ANSWER_KEYS = ("caption_min_logprob", "object_min_p", "max_objects", "trust_objects")
+
+
+def answer_settings(b: BehaviourSettings, manifest: dict | None = None):
+    """The bundle's answer settings (manifest "answer"; built-in defaults without one) with the
+    config's [behaviour] overrides; -> device.answer.AnswerSettings, range-checked (ConfigError)."""
+    from .answer import AnswerSettings, check_ranges
+    try:
+        base = AnswerSettings.from_json((manifest or {}).get("answer") or {})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"the bundle's answer settings are not usable ({e}); run `python -m convert "
+                          "tune-answers` on it again") from e
+    frame = {k: getattr(b, k) for k in FRAME_KEYS if getattr(b, k) is not None}
+    top = {k: getattr(b, k) for k in ANSWER_KEYS if getattr(b, k) is not None}
+    try:
+        return check_ranges(dataclasses.replace(base, frame=dataclasses.replace(base.frame, **frame), **top))
+    except ValueError as e:
+        raise ConfigError(f"[behaviour] {e}") from e
 
 
 def replace(cfg: Config, **sections) -> Config:

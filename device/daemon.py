@@ -15,9 +15,9 @@ from .button import Press
 from .errors import CameraError, ImageError, SeesayError, SpeechError
 from .answer import compose
 from .config import answer_settings
+from .frame_check import ADVICE
 from .preprocess import to_model_input
-from .quality import frame_problem
-from .reading import SAY_READ, read_frame
+from .reading import SAY_READ, read_frame, short_text
 
 log = logging.getLogger("seesay.daemon")
 
@@ -32,8 +32,7 @@ class State(enum.Enum):
 
 SAY = {
     "ready": "Ready.",
-    "dark": "It is too dark to see.",
-    "blurred": "The picture is blurred. Hold still and try again.",
+    **ADVICE,
     "camera": "I cannot see. The camera is not working.",
     "image": "I could not read the picture.",
     "model": "Sorry, something went wrong while describing.",
@@ -43,13 +42,18 @@ SAY = {
 }
 
 
+DESCRIPTIONS = ("caption", "objects", "not_sure")  # the kinds of answer that describe a usable frame
+
+
 @dataclass
 class Answer:
     """One answer to one accepted press: what was said and why (the daemon's interface to whoever
     watches it: tests, the bench, pi-check, `device run --answers-json`; log wording is free to change)."""
     press_t: float  # monotonic time of the press that asked, seconds
     text: str  # what was said
-    kind: str  # caption | repeat | text | no_text | small | no_reader | dark | blurred | camera | image | model | ...
+    # caption | objects | not_sure | repeat | text | no_text | small | no_reader | covered | dark | bright | glare
+    # | blurred | camera | image | model | ...
+    kind: str
     caption_ms: float = 0.0  # time spent captioning, milliseconds (0 when no caption was made)
     asked: str = ""  # the press answered: short | long | double
 
@@ -72,6 +76,7 @@ class Daemon:
         Nothing is persisted: answers hold the text of letters and medicine labels."""
         self.cfg, self.camera, self.speaker, self.reader = cfg, camera, speaker, reader
         self.on_answer = on_answer
+        self.settings = answer_settings(cfg.behaviour)  # the bundle's, once it is loaded
         self._load_captioner, self.captioner = load_captioner, None
         self.notifier = notifier
         self.events: queue.Queue = queue.Queue(maxsize=cfg.behaviour.busy_queue)
@@ -106,7 +111,7 @@ class Daemon:
             self.notifier.watchdog()
 
     def _say(self, text: str, kind: str, press_t: float, caption_ms: float = 0.0) -> None:
-        if kind not in ("caption", "repeat", "text"):
+        if kind not in (*DESCRIPTIONS, "repeat", "text"):
             log.warning("answered %s: %s", kind, text)
             if self.cfg.speech.earcons:
                 self.speaker.earcon("error")
@@ -125,6 +130,7 @@ class Daemon:
     def _load(self) -> bool:
         try:
             self.captioner = self._load_captioner()
+            self.settings = answer_settings(self.cfg.behaviour, self.captioner.bundle.manifest)
             return True
         except Exception as e:  # a broken bundle must not kill the daemon: it is reported and spoken
             log.error("model could not be loaded: %s", e)
@@ -245,9 +251,8 @@ class Daemon:
             return
         self.state = State.THINKING
         self._ping()
-        b = self.cfg.behaviour
         try:
-            text, kind = read_frame(self.reader, frame, b.min_brightness, b.min_sharpness)
+            text, kind = read_frame(self.reader, frame, self.settings.frame)
         except Exception as e:
             log.exception("reading failed: %s", e)
             return self._say(SAY_READ["failed"], "failed", t)
@@ -270,10 +275,9 @@ class Daemon:
         except ImageError as e:
             log.error("frame unreadable: %s", e)
             return self._say(SAY["image"], "image", t)
-        b = self.cfg.behaviour
-        problem = frame_problem(pixels, b.min_brightness, b.min_sharpness)
+        problem = self.settings.frame.problem(pixels)
         if problem:
-            return self._say(SAY[problem], problem, t)
+            return self._say(ADVICE[problem], problem, t)
         self.state = State.THINKING
         self._ping()
         try:
@@ -281,27 +285,28 @@ class Daemon:
         except Exception as e:
             log.exception("captioning failed: %s", e)
             return self._say(SAY["model"], "model", t)
-        text = compose(cap, self.captioner.objects, answer_settings(b))
-        log.info("caption %r (mean log p %.2f, %.0f ms)", text, cap.mean_logprob, cap.timings_ms["total"])
-        self.last_description = text
-        self._say(text, "caption", t, cap.timings_ms["total"])
-        self._text_hint(frame)
+        d = compose(cap, self.captioner.objects, self.settings)
+        log.info("said %r (caption %r, mean log p %.2f, %.0f ms)", d.text, cap.text, cap.mean_logprob,
+                 cap.timings_ms["total"])
+        self.last_description = d.text
+        self._say(d.text, "caption" if d.caption_said else d.kind, t, cap.timings_ms["total"])
+        self._text_part(frame)
 
-    def _text_hint(self, frame) -> None:
-        """While the description is being said: if the frame clearly holds text, it ends with the
-        hint. Looked for after the description started, so it costs a single press no time."""
-        has_text = getattr(self.reader, "has_text", None) if self.cfg.reading.text_hint else None
-        if has_text is None:
+    def _text_part(self, frame) -> None:
+        """While the description is being said: the short text in view ("It says: ..."), read now,
+        after the description started, so it costs a single press no time to first audio."""
+        if self.reader is None or not self.cfg.reading.say_text:
             return
         try:
-            found = has_text(frame)
-        except Exception as e:  # the hint is extra: a failure costs only the hint
-            log.warning("text hint failed: %s", e)
+            said = short_text(self.reader, frame)
+        except Exception as e:  # the text is extra: a failure costs only the text
+            log.warning("reading the text of a description failed: %s", e)
             return
-        self.stats["hints"] += found
-        if found and self.events.empty():  # not when a press is already waiting (to stop it, say)
-            self.speaker.say(SAY_READ["hint"])
-            self.last_description = f"{self.last_description} {SAY_READ['hint']}"
+        if said is None or not self.events.empty():  # not when a press is already waiting (to stop it, say)
+            return
+        self.stats["texts"] += 1
+        self.speaker.say(said)
+        self.last_description = f"{self.last_description} {said}"
 
     def close(self) -> None:
         """Close the camera, the captioner and the reader; each failure is logged, never raised."""

@@ -27,18 +27,22 @@ class GroundingSettings:
     penalty: float = 0.0  # score units (mean log p per word) a beam loses per contradicted object; 0 = off
     min_evidence: float = 0.01  # classifier probability of a group below which naming it is contradicted
     min_coverage: float = 0.005  # share of the frame the segmenter must give a group (when the bundle has one)
+    min_person: float = 0.3  # person detector score (0..1) below which naming a person is contradicted (when it has one)
 
 
-def combine(evidence: dict[str, float], coverage: dict[str, float] | None, s: GroundingSettings) -> dict[str, float]:
-    """One 'how sure is it there' per group on the classifier's scale: where the segmenter also
-    speaks for a group, the group counts as present when either source is sure enough (its
-    coverage is rescaled so that min_coverage lands on min_evidence)."""
-    if not coverage:
+def combine(evidence: dict[str, float], coverage: dict[str, float] | None, s: GroundingSettings,
+            person: float | None = None) -> dict[str, float]:
+    """One 'how sure is it there' per group on the classifier's scale: where the segmenter (coverage)
+    or the person detector (person, its score) also speaks for a group, the group counts as present
+    when any source is sure enough (each rescaled so that its own threshold lands on min_evidence)."""
+    if not coverage and person is None:
         return evidence
     out = dict(evidence)
-    for g, c in coverage.items():
+    for g, c in (coverage or {}).items():
         seen = c / s.min_coverage * s.min_evidence
         out[g] = max(out.get(g, 0.0), seen)
+    if person is not None:
+        out["person"] = max(out.get("person", 0.0), person / s.min_person * s.min_evidence)
     return out
 
 
@@ -83,12 +87,36 @@ class ObjectTable:
         """Group -> the classifier's total probability for its classes."""
         return dict(zip(self._group_names, (self._membership @ probs).tolist()))
 
-    def confident_nouns(self, probs: np.ndarray, min_p: float, k: int) -> list[tuple[str, float]]:
-        """Up to k spoken nouns whose classes together reach min_p, most probable first."""
+    def sure_nouns(self, probs: np.ndarray, min_p: float, k: int, noun_min_p: dict[str, float] | None = None
+                   ) -> list[tuple[str, float]]:
+        """Up to k spoken nouns whose single best class reaches their threshold (noun_min_p[noun], else
+        min_p), most probable first. The best class, not the sum of a noun's classes: ~120 breeds
+        would otherwise add up to a sure "a dog"."""
+        best = self.best_class_p(probs)
+        order = np.argsort(-best, kind="stable")
+        out: list[tuple[str, float]] = []
+        floor = min(min_p, *(noun_min_p or {}).values(), 1.0)
+        for i in order[: len(order) if k > 0 else 0]:
+            n = self._noun_names[i]
+            if best[i] < floor:
+                break  # sorted: nothing after it can pass any threshold
+            if best[i] >= (noun_min_p or {}).get(n, min_p):
+                out.append((n, float(best[i])))
+            if len(out) >= k:
+                break
+        return out
+
+    def best_class_p(self, probs: np.ndarray) -> np.ndarray:
+        """Per spoken noun (in nouns order), the probability of its single most probable class."""
         has = self._class_noun >= 0
-        per_noun = np.bincount(self._class_noun[has], weights=probs[has], minlength=len(self._noun_names))
-        order = np.argsort(-per_noun, kind="stable")[:k]
-        return [(self._noun_names[i], float(per_noun[i])) for i in order if per_noun[i] >= min_p]
+        best = np.zeros(len(self._noun_names), np.float64)
+        np.maximum.at(best, self._class_noun[has], probs[has])
+        return best
+
+    @property
+    def spoken_nouns(self) -> list[str]:
+        """The spoken nouns, in the order best_class_p gives them."""
+        return self._noun_names
 
 
 def word_bias(vocab: Vocabulary, evidence: dict[str, float], settings: GroundingSettings) -> np.ndarray | None:

@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import re
 
+from .frame_check import ADVICE, FrameCheckSettings
 from .ocr import TextLine
 from .preprocess import to_model_input
-from .quality import frame_problem
 
 SAY_READ = {
     "no_text": "I see no text.",
-    "blurred": "The picture is blurred. Hold still and try again.",
-    "dark": "It is too dark to read.",
+    **ADVICE,
     "small": "There may be text, but it is too small or unclear to read. Move closer and hold still.",
     "no_reader": "Reading text is not installed.",
     "failed": "Sorry, something went wrong while reading.",
-    "hint": "There is text; double press to read it.",
 }
 MIN_HEIGHT_PX = 10  # lines lower than this (in the camera frame) are too small to be read reliably
 
@@ -24,13 +22,14 @@ def legible(line: TextLine) -> bool:
     return bool(re.search(r"[A-Za-z]{2}|\d", line.text))
 
 
-def read_answer(lines: list[TextLine], small_frame, min_brightness: float, min_sharpness: float) -> tuple[str, str]:
+def read_answer(lines: list[TextLine], small_frame, frame_check: FrameCheckSettings | None) -> tuple[str, str]:
     """(what to say, kind). lines: the reader's, in reading order; small_frame: the model-size
-    frame, for the existing darkness/blur checks when nothing could be read."""
+    frame, for the frame check when nothing could be read (a page filling the frame is read first,
+    never refused as too close); frame_check None: no check (kind "no_text" then)."""
     good = [l for l in lines if legible(l) and l.height >= MIN_HEIGHT_PX]
     if good:  # each line its own sentence, so espeak-ng pauses between them
         return " ".join(l.text if l.text[-1] in ".!?:" else l.text + "." for l in good), "text"
-    problem = frame_problem(small_frame, min_brightness, min_sharpness)
+    problem = frame_check.problem(small_frame) if frame_check is not None else None
     if problem:
         return SAY_READ[problem], problem
     if any(legible(l) for l in lines):
@@ -38,7 +37,19 @@ def read_answer(lines: list[TextLine], small_frame, min_brightness: float, min_s
     return SAY_READ["no_text"], "no_text"
 
 
-def read_frame(reader, frame, min_brightness: float, min_sharpness: float) -> tuple[str, str]:
+def read_frame(reader, frame, frame_check: FrameCheckSettings) -> tuple[str, str]:
     """A camera frame -> (what to say, kind): the one path for a double press and `device read`."""
-    small = to_model_input(frame, 224, "squash")  # the frame checks' own scale: the captioner's input size
-    return read_answer(reader.read(frame), small, min_brightness, min_sharpness)
+    small = to_model_input(frame, 224, "squash")  # the frame check's own scale: the captioner's input size
+    return read_answer(reader.read(frame), small, frame_check)
+
+
+def short_text(reader, frame) -> str | None:
+    """What a single press adds about text ("It says: ..."), or None: only when the detector clearly
+    sees a line (a reader without a detector: when it reads legible lines). The one path for the daemon
+    and the scoring of text-free photos."""
+    from .answer import text_part
+    has_text = getattr(reader, "has_text", None)
+    if has_text is not None and not has_text(frame):
+        return None
+    text, kind = read_answer(reader.read(frame), None, None)
+    return text_part(text) if kind == "text" else None

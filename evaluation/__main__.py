@@ -1,4 +1,4 @@
-"""python -m evaluation {text-scenes,ocr-eval} --help: measuring, without TensorFlow."""
+"""python -m evaluation {text-scenes,ocr-eval,answers,frame-check} --help: measuring, without TensorFlow."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engines to measure (default: %(default)s)")
     o.add_argument("--bundle", help="bundle whose encoder the read latency is compared with (default: as for device caption)")
     o.add_argument("--json", help="also write the full report (with the worst reads) here")
+    a = sub.add_parser("answers", help="score what one press says (not the caption) on photos with references",
+                       description="Frames refused and why, CHAIR of the spoken answers, precision of \"I see\" "
+                                   "objects, answers saying something concrete, captions' BLEU/CIDEr; with the "
+                                   "bundle's answer settings.")
+    a.add_argument("bundle")
+    a.add_argument("--data", required=True, help="annotation file (captions.csv, COCO json, ...) of the photos")
+    a.add_argument("--split", help="only the photos this list names (one file name a line), e.g. splits/dev.txt")
+    a.add_argument("--limit", type=int, help="only the first N photos")
+    a.add_argument("--json", help="also write the full report here")
+
+    t = sub.add_parser("text-free", help="photos without text: how many a single press says text about")
+    t.add_argument("list", help="a file of photo paths, one a line (relative to its folder), e.g. text-free.txt")
+    t.add_argument("--engine", default="auto", help="the reader (default: %(default)s, as the device picks)")
+
+    f = sub.add_parser("frame-check", help="how the frame check does on photos and degraded copies of them")
+    f.add_argument("photos", nargs="+", help="folders of ordinary photos")
+    f.add_argument("--bundle", help="whose frame-check settings (default: as for seesay caption)")
     return ap
 
 
@@ -47,6 +64,18 @@ def _dispatch(args) -> None:
         print_report(r)
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=2))
+    elif args.cmd == "answers":
+        from .answers import run_scoring
+        r = run_scoring(args.bundle, args.data, args.split, args.limit)
+        print(json.dumps({k: v for k, v in r.items() if k != "records"}, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=2))
+    elif args.cmd == "text-free":
+        from .ocr_eval import text_free
+        print(json.dumps(text_free(Path(args.list), args.engine), indent=2))
+    elif args.cmd == "frame-check":
+        from .frame_check import run_scoring
+        print(json.dumps(run_scoring([Path(p) for p in args.photos], args.bundle), indent=2))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from device.errors import OCRUnavailableError
+
 ALREADY_NEEDED = {"numpy", "pillow"}  # the device has these without any reader
 
 
@@ -136,3 +138,22 @@ def print_report(r: dict) -> None:
         cells = " | ".join(f"{a[k]['word']:.1%} / {a[k]['char']:.1%}" for k in ("clean", "hard", "sign", "label", "page"))
         print(f"| {name} {e['version']} | {cells} | {e['read_vs_encoder']:.1f}x ({e['read_ms_median']:.0f} / "
               f"{e['encoder_ms_median']:.2f} ms) | +{e['rss_after_mb']:.0f} MB | {e['install_mb']:.0f} MB |")
+
+
+def text_free(listing: Path, engine: str = "auto") -> dict:
+    """The single press's text part (device.reading.short_text) on photos that hold no text: the
+    share that stays silent about text, and what was said on the others (to check by eye)."""
+    from device.ocr import load_configured
+    from device.preprocess import load_image
+    from device.reading import short_text
+    paths = [listing.parent / line.strip() for line in listing.read_text().splitlines() if line.strip()]
+    reader = load_configured(engine, 2)
+    if reader is None:
+        raise OCRUnavailableError("no reader installed: ./install.sh --ocr, or the host requirements")
+    said = {}
+    for p in paths:
+        t = short_text(reader, np.asarray(load_image(p)))
+        if t is not None:
+            said[str(p.relative_to(listing.parent))] = t
+    reader.close()
+    return {"photos": len(paths), "silent": 1 - len(said) / len(paths), "engine": reader.name, "said": said}

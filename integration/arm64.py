@@ -135,7 +135,7 @@ def installed(root: Path) -> bool:
 
 def caption_args(bundle: str | Path, beam: int | None = None, grounding: bool = True) -> list[str]:
     """`device caption` options for one JSON answer per photo: the same on both machines."""
-    return ["caption", "--json", "--bundle", str(bundle), *(["--beam", str(beam)] if beam else []),
+    return ["caption", "--json", "--caption-anyway", "--bundle", str(bundle), *(["--beam", str(beam)] if beam else []),
             *([] if grounding else ["--no-grounding"])]
 
 

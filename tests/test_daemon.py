@@ -54,12 +54,12 @@ def test_dark_frame_corrupt_jpeg_and_vanishing_camera_are_spoken(bundle, tmp_pat
                 raise CameraError("camera unplugged")
             return super().capture()
     d, th = make_daemon(bundle, folder, tmp_path, camera=FlakyCamera(folder))
-    assert ask(d).text == SAY["dark"]
+    assert ask(d).text == SAY["covered"]  # black: nothing in view
     assert ask(d).text == SAY["image"]
     assert ask(d).kind == "caption"
     FlakyCamera.fail_next = True
     assert ask(d).text == SAY["camera"]
-    assert ask(d).text == SAY["dark"]  # reopened: back to the first file
+    assert ask(d).text == SAY["covered"]  # reopened: back to the first file
     stop(d, th)
 
 
@@ -287,7 +287,7 @@ def test_the_daemon_answers_with_a_read_only_root_and_state_or_a_full_disk(bundl
     conf = tmp_path / "seesay.toml"
     conf.write_text(f'[model]\nbundle = "{state / "bundle"}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
                     f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{sound}"\n'
-                    '[behaviour]\nmin_brightness = 10.0\nmin_sharpness = 1.0\n')
+                    '[behaviour]\nmin_brightness = 10.0\nmin_highlight = 0.0\nmin_detail = 0.0\ncaption_min_logprob = -20.0\n')
     size_k = sum(f.stat().st_size for f in (tmp_path / "staged" / "bundle").iterdir()) // 1024 + 64
     if disk == "read-only":
         setup = (f"cp -r {tmp_path / 'staged' / 'bundle'} {state}/ && mount --bind {state} {state} && mount -o remount,bind,ro {state}\n"

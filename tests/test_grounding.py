@@ -66,38 +66,67 @@ def test_a_contradicted_object_costs_its_words_and_its_beam_loses():
     assert rerank(man, v, ev, s) == (man[0], [])
 
 
-def test_confident_nouns_add_up_the_classes_of_one_noun():
+def test_sure_nouns_take_a_nouns_single_best_class_not_the_sum_of_its_classes():
     t = ObjectTable(["beagle", "collie", "plate", "tray"], ["a dog", "a dog", "a plate", ""], {"dog": [0, 1]})
-    assert t.confident_nouns(np.array([0.2, 0.2, 0.35, 0.25]), 0.3, 3) == [("a dog", pytest.approx(0.4)), ("a plate", pytest.approx(0.35))]
-    assert t.confident_nouns(np.array([0.2, 0.2, 0.35, 0.25]), 0.3, 1) == [("a dog", pytest.approx(0.4))]
+    # 0.2 + 0.2 for "a dog" would pass 0.3; its best single class (0.2) does not
+    assert t.sure_nouns(np.array([0.2, 0.2, 0.35, 0.25]), 0.3, 3) == [("a plate", pytest.approx(0.35))]
+    assert t.sure_nouns(np.array([0.5, 0.1, 0.35, 0.05]), 0.3, 1) == [("a dog", pytest.approx(0.5))]
+    assert t.sure_nouns(np.array([0.5, 0.1, 0.35, 0.05]), 0.3, 0) == []
 
 
-def _caption(text, lp, classes=None, reranked=False):
-    return Caption(text, [], [lp], np.zeros((0, 49)), True, [], classes, [], reranked)
+def _caption(text, lp, classes=None, reranked=False, contradicted=()):
+    return Caption(text, [], [lp], np.zeros((0, 49)), True, [], classes, list(contradicted), reranked)
 
 
-def test_the_answer_is_the_caption_when_sure_maybe_when_not_and_led_by_sure_objects():
-    t = _table()
-    s = AnswerSettings(confidence_threshold=-2.0, object_confidence=0.3, max_objects=3, trust_objects=0.9)
+def test_the_answer_says_only_what_it_can_stand_behind():
+    t = _table()  # classes: a beagle ("a dog"), a tabby ("a cat"), a plate ("a plate")
+    s = AnswerSettings(caption_min_logprob=-2.0, object_min_p=0.3, max_objects=3, trust_objects=0.9)
     sure, unsure = -1.0, -3.0
     probs = np.array([0.0, 0.1, 0.8], np.float32)
-    assert compose(_caption("a cat sits on a plate", sure, probs), t, s) == "a cat sits on a plate"  # both agree
-    assert compose(_caption("a dog sits on a table", unsure, probs), t, s) == "I see a plate. Maybe a dog sits on a table."
-    assert compose(_caption("a dog sits on a plate", sure, probs, reranked=True), t, s) == \
-        "I see a plate. Maybe a dog sits on a plate."
-    # sure of itself, but it does not name the plate the classifier is sure of
-    assert compose(_caption("a man sits on a bench", sure, probs), t, s) == "I see a plate. Maybe a man sits on a bench."
-    assert compose(_caption("a dog sits on a table", unsure, probs), t, AnswerSettings(-2.0, objects=False)) == \
-        "Maybe a dog sits on a table"
-    assert compose(_caption("a dog sits", unsure, None), None, s) == "Maybe a dog sits"  # no class head
-    assert compose(_caption("", sure, None), None, s) == "nothing I can name"
-    two = np.array([0.45, 0.0, 0.5], np.float32)
-    assert compose(_caption("a dog", unsure, two), t, s) == "I see a plate and a dog. Maybe a dog."
-    assert compose(_caption("a beagle runs", sure, np.array([0.9, 0.0, 0.1], np.float32)), t, s) == "a beagle runs"
-    # very sure of a cat the caption does not name: the cat alone, not "Maybe a boy ..."
+
+    def said(text, lp, p, **kw):
+        d = compose(_caption(text, lp, p, **kw), t, s)
+        return d.text, d.kind
+    assert said("a cat sits on a plate", sure, probs) == ("A cat sits on a plate.", "caption")  # both agree
+    # a caption unsure of itself is not said: only what the classifier is sure of
+    assert said("a dog sits on a table", unsure, probs) == ("I see a plate.", "objects")
+    # sure of itself, and the classifier sure of a plate it does not name: both
+    assert said("a man sits on a bench", sure, probs) == ("I see a plate. A man sits on a bench.", "caption+objects")
+    # a caption naming what the evidence contradicts is never said
+    assert said("a dog sits on a plate", sure, probs, contradicted=["dog"]) == ("I see a plate.", "objects")
+    # nothing sure at all: says so
+    assert said("a dog sits", unsure, np.array([0.2, 0.1, 0.1], np.float32)) == ("I am not sure what this is.", "not_sure")
+    assert compose(_caption("a dog sits", unsure, None), None, s).text == "I am not sure what this is."  # no class head
+    assert compose(_caption("a dog sits", sure, None), None, s).text == "A dog sits."
+    assert compose(_caption("", sure, None), None, s).kind == "not_sure"
+    # very sure of a cat the caption does not name: the cat alone, not "a boy in a red shirt"
     cat = np.array([0.0, 0.95, 0.05], np.float32)
-    assert compose(_caption("a boy in a red shirt is playing", sure, cat), t, s) == "I see a cat."
-    assert compose(_caption("a cat is playing", sure, cat), t, s) == "a cat is playing"
+    assert said("a boy in a red shirt is playing", sure, cat) == ("I see a cat.", "objects")
+    assert said("a cat is playing", sure, cat) == ("A cat is playing.", "caption")
+    assert compose(_caption("a cat is playing", unsure, cat), t, AnswerSettings(max_objects=0)).kind == "not_sure"
+
+
+def test_answer_settings_come_from_the_manifest_with_config_overrides_and_are_range_checked():
+    from device.config import BehaviourSettings, answer_settings
+    from device.errors import ConfigError
+    manifest = {"answer": {"caption_min_logprob": -1.2, "object_min_p": 0.7, "frame": {"min_detail": 0.5}}}
+    a = answer_settings(BehaviourSettings(), manifest)
+    assert (a.caption_min_logprob, a.object_min_p, a.frame.min_detail) == (-1.2, 0.7, 0.5)
+    b = answer_settings(BehaviourSettings(object_min_p=0.9, min_detail=0.1), manifest)
+    assert (b.caption_min_logprob, b.object_min_p, b.frame.min_detail) == (-1.2, 0.9, 0.1)
+    assert answer_settings(BehaviourSettings(), None) == AnswerSettings()
+    for bad in ({"object_min_p": 7.0}, {"max_glare": float("nan")}, {"max_objects": -3}, {"caption_min_logprob": 1.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            answer_settings(BehaviourSettings(**bad), manifest)
+    with pytest.raises(ConfigError, match="tune-answers"):
+        answer_settings(BehaviourSettings(), {"answer": {"object_min_p": "high"}})
+
+
+def test_text_part_says_at_most_twelve_words():
+    from device.answer import text_part
+    assert text_part("Kirkland Signature pork chops.") == "It says: Kirkland Signature pork chops."
+    long = " ".join(f"w{i}" for i in range(20))
+    assert text_part(long) == "It says: " + " ".join(f"w{i}" for i in range(12)) + "..."
 
 
 def test_the_shipped_bundle_verifies_carries_its_class_head_and_describes_the_sample_photos():
@@ -115,7 +144,7 @@ def test_the_shipped_bundle_verifies_carries_its_class_head_and_describes_the_sa
         for p in photos:
             c = cap.caption(preprocess_file(p, cap.bundle.image_size, cap.bundle.geometry))
             assert c.text and c.classes is not None and 0.5 < float(c.classes.sum()) < 1.05  # int8 rounds the small ones to 0
-            said[p.stem] = compose(c, cap.objects, AnswerSettings())
+            said[p.stem] = compose(c, cap.objects, AnswerSettings.from_json(m.get("answer", {}))).text
         # the captioner alone calls the cat "a boy in a red shirt": the device says what the class head is sure of
         assert "cat" in said["cat"] and "boy" not in said["cat"], said
         assert "espresso" in said["coffee"] and "girl" not in said["coffee"], said

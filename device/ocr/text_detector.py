@@ -134,7 +134,7 @@ def boxes_from_map(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 HINT_SCORE = 0.75  # a line this sure, at least HINT_HEIGHT_PX high and HINT_ASPECT times as long, is
-HINT_HEIGHT_PX = 12  # "clearly text" for the hint after a description (chosen on text scenes and
+HINT_HEIGHT_PX = 12  # "clearly text": a description reads it (chosen on text scenes and
 HINT_ASPECT = 2.0  # Flickr8k photos: docs/results.md)
 
 
