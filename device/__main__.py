@@ -23,6 +23,8 @@ def writable_file(arg: str | None, what: str) -> None:
         raise OutputPathError(f"{what} {f}: the folder {f.parent} does not exist; create it first")
     if not os.access(f.parent, os.W_OK):
         raise OutputPathError(f"{what} {f}: the folder {f.parent} is not writable")
+    if f.exists() or f.is_symlink():
+        raise OutputPathError(f"{what} {f} already exists: seesay never overwrites a file; give a new name")
 
 
 def writable_folder(arg: str | None, what: str) -> None:
@@ -55,7 +57,10 @@ def cmd_caption(a) -> int:
     if a.speak or a.wav or a.wav_dir:
         from .audio import PlayerSink, WavSink
         from .speech import EspeakLibrary, Speaker
-        sink = WavSink(Path(a.wav).parent) if a.wav else WavSink(a.wav_dir) if a.wav_dir else PlayerSink()
+        if a.wav:  # made in a scratch folder beside it, then moved to its name: nothing else in that folder is touched
+            import tempfile
+            scratch = Path(tempfile.mkdtemp(prefix=".seesay-wav-", dir=Path(a.wav).resolve().parent))
+        sink = WavSink(scratch) if a.wav else WavSink(a.wav_dir) if a.wav_dir else PlayerSink()
         speaker = Speaker(lambda: EspeakLibrary(), sink, on_error=speech_errors.append)
     status = 0
     for i, img in enumerate(a.images):
@@ -98,8 +103,11 @@ def cmd_caption(a) -> int:
             speaker.wait(60)
     if speaker:
         speaker.close()
-        if a.wav and speaker.sink.files:
-            os.replace(speaker.sink.files[-1], a.wav)
+        if a.wav:
+            if speaker.sink.files:
+                os.replace(speaker.sink.files[-1], a.wav)
+            import shutil
+            shutil.rmtree(scratch, ignore_errors=True)
     for msg in dict.fromkeys(str(e) for e in speech_errors):  # once each, after the captions were printed
         print(f"error: could not speak: {msg}", file=sys.stderr)
         status = 2
@@ -198,7 +206,8 @@ def main(argv=None) -> int:
     c.add_argument("--backend", default="cpu", choices=("cpu", "edgetpu", "tensorrt"), help="cpu | edgetpu | tensorrt (default: %(default)s)")
     c.add_argument("--threads", type=positive_int, default=Config().model.threads, help="CPU threads of the encoder (default: the daemon's, %(default)s)")
     c.add_argument("--speak", action="store_true", help="say each caption on the speaker")
-    c.add_argument("--wav", help="write the (last) spoken caption to this WAV file instead")
+    c.add_argument("--wav", help="write the (last) spoken caption to this WAV file instead (a new file: an existing "
+                   "one is refused)")
     c.add_argument("--wav-dir", help="write every spoken caption to a WAV file in this folder instead")
     c.add_argument("--attention", help="write the attention figure (PNG) here")
     c.add_argument("--json", action="store_true", help="one JSON object per image")

@@ -53,10 +53,10 @@ class AnswerSettings:
         return check_ranges(cls(frame=frame, **d))
 
 
-RANGES = {"caption_min_logprob": (-20.0, 0.0), "object_min_p": (0.0, 1.0), "max_objects": (0, 5),
-          "trust_objects": (0.0, 1.0), "frame.min_contrast": (0.0, 128.0), "frame.min_brightness": (0.0, 255.0),
+RANGES = {"caption_min_logprob": (-20.0, 0.0), "object_min_p": (0.0, 1.01), "max_objects": (0, 5),
+          "trust_objects": (0.0, 1.01), "frame.min_contrast": (0.0, 128.0), "frame.min_brightness": (0.0, 255.0),
           "frame.min_highlight": (0.0, 255.0), "frame.max_brightness": (0.0, 255.0), "frame.max_glare": (0.0, 1.0),
-          "frame.min_detail": (0.0, 100.0)}
+          "frame.min_detail": (0.0, 100.0)}  # thresholds of probabilities may be 1.01: never reached (off)
 
 
 def check_ranges(s: AnswerSettings) -> AnswerSettings:

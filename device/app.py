@@ -15,11 +15,13 @@ from .sdnotify import Notifier
 from .speech import Speaker, make_engine
 
 log = logging.getLogger("seesay")
+RELOAD_EXIT = 75  # EX_TEMPFAIL: the unit's Restart=on-failure starts it again, reading config and bundle anew
 
 
 def make_sink(sc):
-    """The speaker's output for [speech] settings: WAV files in wav_dir, or the player command's stdin."""
-    return WavSink(sc.wav_dir) if sc.output == "wav" else PlayerSink(list(sc.player))
+    """The speaker's output for [speech] settings: WAV files in wav_dir (locked: one daemon a folder),
+    or the player command's stdin."""
+    return WavSink(sc.wav_dir, exclusive=True) if sc.output == "wav" else PlayerSink(list(sc.player))
 
 
 def make_speaker(cfg, sink=None) -> Speaker:
@@ -62,6 +64,12 @@ def run_daemon(cfg, pin_factory=None, on_answer=None, on_ready=None) -> int:
              if daemon.reader is not None else daemon.press)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
+    hup: list[bool] = []
+
+    def reload(*_):  # SIGHUP (systemctl reload seesay): stop cleanly, exit RELOAD_EXIT for systemd to start again
+        hup.append(True)
+        daemon.request_stop()
+    signal.signal(signal.SIGHUP, reload)
     try:
         # the button first: "ready" is said only when a press can be heard
         button = make_button(cfg.button, press if cfg.button.kind == "gpio" else daemon.press, pin_factory,
@@ -76,7 +84,12 @@ def run_daemon(cfg, pin_factory=None, on_answer=None, on_ready=None) -> int:
     if on_ready is not None:
         on_ready()
     try:
-        return daemon.run()
+        code = daemon.run()
+        if hup:
+            log.info("SIGHUP: stopped to load the config and bundle again (exit %d: systemd starts seesay anew)",
+                     RELOAD_EXIT)
+            return RELOAD_EXIT
+        return code
     finally:
         if button is not None:
             button.close()

@@ -74,20 +74,34 @@ class PlayerSink:
 
 
 class WavSink:
-    """Each utterance becomes out_dir/NNNN.wav; remembers when its first audio arrived. abort() may
-    come from another thread than the writes (the daemon stopping speech), hence the lock."""
+    """Each utterance becomes out_dir/NNNN.wav, numbered on after the highest NNNN.wav already there
+    (no file is ever overwritten). abort() may come from another thread than the writes (the daemon
+    stopping speech), hence the lock.
 
-    def __init__(self, out_dir: str | Path):
+    out_dir: the folder (made if missing); exclusive: hold a lock on the folder for this process's
+    life, so that a second daemon writing there refuses to start (SpeechError)."""
+
+    def __init__(self, out_dir: str | Path, exclusive: bool = False):
         self.dir = Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SpeechError(f"speech.wav_dir {self.dir} cannot be made ({e.strerror or e}); give a folder "
+                              "the service user can write") from None
+        self._flock = _lock_folder(self.dir) if exclusive else None
         self.files: list[Path] = []
         self._w: wave.Wave_write | None = None
         self._lock = threading.Lock()
+        taken = [int(p.stem) for p in self.dir.glob("[0-9][0-9][0-9][0-9]*.wav") if p.stem.isdigit()]
+        self._next = max(taken, default=-1) + 1
 
     def begin(self, rate: int) -> None:
-        """Open the next numbered WAV file for one utterance at rate Hz."""
+        """Open the next numbered WAV file for one utterance at rate Hz (never an existing one)."""
         with self._lock:
-            path = self.dir / f"{len(self.files):04d}.wav"
+            while (self.dir / f"{self._next:04d}.wav").exists():
+                self._next += 1
+            path = self.dir / f"{self._next:04d}.wav"
+            self._next += 1
             self._w = wave.open(str(path), "wb")
             self._w.setnchannels(1)
             self._w.setsampwidth(2)
@@ -108,6 +122,19 @@ class WavSink:
                 w.close()
 
     abort = end
+
+
+def _lock_folder(folder: Path):
+    """An exclusive lock on folder/.seesay.lock held by this process (released when it exits)."""
+    import fcntl
+    f = open(folder / ".seesay.lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise SpeechError(f"{folder} is in use by another seesay (it holds {folder / '.seesay.lock'}): stop it "
+                          "first, or give this one another speech.wav_dir") from None
+    return f
 
 
 class PacedWavSink(WavSink):

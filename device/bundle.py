@@ -221,7 +221,11 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         if manifest.get("answer") is not None:  # tuned answer settings: in range, or the bundle is refused
             from .answer import AnswerSettings
             _require(isinstance(manifest["answer"], dict), f"bundle {path}: manifest answer settings are not a table")
-            AnswerSettings.from_json(manifest["answer"])
+            try:
+                AnswerSettings.from_json(manifest["answer"])
+            except (TypeError, ValueError) as e:
+                raise BundleError(f"bundle {path}: its answer settings are not usable ({e}); run `python -m convert "
+                                  "tune-answers` on it again") from e
         _require("logits" in dec.outputs and dec.outputs["logits"].shape[-1] == len(vocab),
                  f"bundle {path}: decoder emits {dec.outputs['logits'].shape[-1]} logits for {len(vocab)} words")
     except SeesayError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import io
 import logging
 import sys
 import threading
@@ -182,7 +183,13 @@ class KeyboardButton:
         self._thread.start()
 
     def _run(self):
-        for line in self._stream:
+        stream = self._stream
+        if stream is sys.stdin and hasattr(stream, "buffer"):  # bytes that are not UTF-8 must not end the thread
+            stream = io.TextIOWrapper(stream.buffer, encoding="utf-8", errors="replace")
+        for line in stream:
+            if "\ufffd" in line:
+                log.warning("keyboard: a line that is not UTF-8 text was ignored")
+                continue
             cmd = line.strip().lower()
             if cmd in ("q", "quit", "exit"):
                 break

@@ -159,12 +159,20 @@ def load_config(path: str | Path | None = None) -> Config:
             return Config()
         path = DEFAULT_PATH
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"config {path} is not a file (a folder, pipe or device); give the TOML file itself")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8 TOML") from None
+    except OSError as e:
+        raise ConfigError(f"config {path} cannot be read ({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from e
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a seesay config") from None
     return parse_config(data, str(path))
 
 

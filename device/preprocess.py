@@ -6,6 +6,8 @@ the same JPEG gives the same array on every side.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -33,6 +35,15 @@ def load_image(source: str | Path | bytes) -> Image.Image:
     """Open a JPEG/PNG (path or bytes) as RGB, honouring EXIF rotation, with the decode bounded
     (DRAFT_SIDE, MAX_DECODE_PIXELS). Raises ImageError."""
     name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+    if not isinstance(source, (bytes, bytearray)):
+        try:
+            mode = os.stat(source).st_mode
+        except FileNotFoundError:
+            raise ImageError(f"{name}: no such image file") from None
+        except OSError as e:
+            raise ImageError(f"{name}: cannot be read ({e.strerror or e})") from None
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end: refused unread
+            raise ImageError(f"{name}: not a regular file (a folder, pipe or device); give a JPEG or PNG file")
     try:
         with warnings.catch_warnings():  # Pillow's bomb warning: the size is judged below instead
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -52,7 +63,24 @@ def load_image(source: str | Path | bytes) -> Image.Image:
                          f"{Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels") from e
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ImageError(f"{name}: not a readable image ({e}); check the file is a complete JPEG or PNG") from e
-    return img.convert("RGB")
+    return to_rgb(img)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """An RGB image of any mode; 16-bit, 32-bit and float greys are scaled to 8 bits by their range
+    (I;16: 0..65535, I: its own min..max, F: 0..1 when it lies there, else its own min..max) instead of
+    Pillow's clipping, which turns a 16-bit grey photo white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        a = np.asarray(img, np.float32) / 257.0
+    elif img.mode in ("I", "F"):
+        a = np.asarray(img, np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        if img.mode == "F" and lo >= 0.0 and hi <= 1.0:
+            lo, hi = 0.0, 1.0
+        a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
+    else:
+        return img.convert("RGB")
+    return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "L").convert("RGB")
 
 
 def check_geometry(geometry: str) -> str:
