@@ -107,7 +107,8 @@ PLATFORM=$(detect_platform)
 say "platform: $PLATFORM${ROOT:+ (staging root $ROOT)}"
 
 # 1. system packages
-pkgs=(espeak-ng libespeak-ng1 alsa-utils python3-venv python3-pip python3-numpy python3-pil)
+# python3-setuptools and python3-wheel: the venv builds the seesay package from its source without downloads
+pkgs=(espeak-ng libespeak-ng1 alsa-utils python3-venv python3-pip python3-setuptools python3-wheel python3-numpy python3-pil)
 case "$PLATFORM" in
   pi5) pkgs+=(python3-picamera2 python3-lgpio) ;;  # gpiozero's RPi.GPIO fallback fails on the Pi 5
   pi4|pizero2) pkgs+=(python3-picamera2 python3-lgpio python3-rpi.gpio) ;;

@@ -1,6 +1,7 @@
 """python -m convert build CHECKPOINT --out BUNDLE: export, quantise, add target variants, write the
 manifest, tune grounding and check accuracy against the float model on held-out images, and only then
 move the bundle into place."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ from training.config import to_dict
 
 from .calibration import load_calibration
 from .conversion_errors import AccuracyError, ConvertError
-from .export import (QUANTIZE_MODES, decoder_function, encoder_calibration, encoder_function,
-                     record_decoder_inputs, to_tflite)
+from .export import (
+    QUANTIZE_MODES,
+    decoder_function,
+    encoder_calibration,
+    encoder_function,
+    record_decoder_inputs,
+    to_tflite,
+)
 from .manifest import write_manifest
 from .mse_ranges import tune_ranges
 from .state_quant import tie_state_quantization
@@ -26,11 +33,23 @@ log = logging.getLogger("seesay.convert")
 TARGETS = ("cpu", "edgetpu", "tensorrt")
 
 
-def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu", calibration: str = "train",
-          calibration_images: int = 100, run_check: bool = True, check_data: str | None = None,
-          check_limit: int | None = None, threshold: float = 1.0, beam: int = 3,
-          edgetpu_compiler: str = "edgetpu_compiler", segmenter: str | None = None,
-          person_detector: str | None = None, frame_photos: list[Path] = ()) -> dict:
+def build(
+    checkpoint: str,
+    out: str,
+    quantize: str = "int8",
+    target: str = "cpu",
+    calibration: str = "train",
+    calibration_images: int = 100,
+    run_check: bool = True,
+    check_data: str | None = None,
+    check_limit: int | None = None,
+    threshold: float = 1.0,
+    beam: int = 3,
+    edgetpu_compiler: str = "edgetpu_compiler",
+    segmenter: str | None = None,
+    person_detector: str | None = None,
+    frame_photos: list[Path] = (),
+) -> dict:
     """segmenter: a PASCAL VOC DeepLab .tflite (e.g. Coral's deeplabv3_mnv2_dm05_pascal_quant.tflite)
     to carry along as the grounding's second source of evidence; person_detector: a MoveNet single-pose
     .tflite (e.g. movenet_single_pose_lightning_ptq.tflite): whether a person is in view, at ~1.4x the
@@ -57,17 +76,21 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
             cal_desc = f"{cal.source}: {len(cal.pixels)} images, {len(records)} decoder steps"
             log.info("calibration: %s", cal_desc)
         import tensorflow as tf
+
         (tmp / "encoder.tflite").write_bytes(to_tflite(enc_fn, encoder, quantize, enc_rep, input_type=tf.uint8))
         (tmp / "decoder.tflite").write_bytes(to_tflite(dec_fn, decoder, quantize, dec_rep, input_type=tf.int8))
         if quantize == "int8":
-            narrowed = (len(tune_ranges(tmp / "encoder.tflite", to_tflite(enc_fn, encoder, "float32"), enc_rep())),
-                        len(tune_ranges(tmp / "decoder.tflite", to_tflite(dec_fn, decoder, "float32"), records)))
+            narrowed = (
+                len(tune_ranges(tmp / "encoder.tflite", to_tflite(enc_fn, encoder, "float32"), enc_rep())),
+                len(tune_ranges(tmp / "decoder.tflite", to_tflite(dec_fn, decoder, "float32"), records)),
+            )
             cal_desc += f"; least-error ranges for {narrowed[0]} encoder and {narrowed[1]} decoder tensors"
             tie_state_quantization(tmp / "decoder.tflite", mcfg.state_names)
         vocab.save(tmp / "vocab.json")
         variants, extra = {}, []
         if mcfg.classes:
             from .imagenet_nouns import objects_json
+
             (tmp / "objects.json").write_text(json.dumps(objects_json()))
             extra.append("objects.json")
         seg_entry = pd_entry = None
@@ -79,10 +102,12 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
             extra += [pd_entry["file"], pd_entry["licence_file"]]
         if target == "edgetpu":
             from .edgetpu import compile_for_edgetpu
+
             variants["edgetpu"] = compile_for_edgetpu(tmp, edgetpu_compiler)
             extra.append(variants["edgetpu"]["encoder"])
         if target == "tensorrt":
             from .tensorrt import export_onnx
+
             variants["tensorrt"] = export_onnx(tmp, encoder, mcfg)
             extra += variants["tensorrt"]["files"]
         ref = {}
@@ -90,19 +115,33 @@ def build(checkpoint: str, out: str, quantize: str = "int8", target: str = "cpu"
         if mpath.is_file():
             m = json.loads(mpath.read_text())
             ref = {k: m[k] for k in ("greedy", "beam3", "val_images") if k in m}
-        manifest = write_manifest(tmp, to_dict(mcfg), quantize, target, mcfg.state_names,
-                                  {"beam": beam, "max_len": mcfg.max_len, "length_penalty": 1.0},
-                                  ref, variants, extra, cal_desc, seg_entry, pd_entry)
+        manifest = write_manifest(
+            tmp,
+            to_dict(mcfg),
+            quantize,
+            target,
+            mcfg.state_names,
+            {"beam": beam, "max_len": mcfg.max_len, "length_penalty": 1.0},
+            ref,
+            variants,
+            extra,
+            cal_desc,
+            seg_entry,
+            pd_entry,
+        )
         report = None
         if run_check and mcfg.classes:  # the device re-ranks with settings chosen on the held-out images
             from .check import held_out
             from .grounding_tune import tune_grounding
+
             tune_grounding(tmp, held_out(meta, check_data, check_limit))
             from .answers_tune import tune_answers  # then what one press says, on the grounded captions
+
             tune_answers(tmp, held_out(meta, check_data, check_limit), frame_photos)
             manifest = json.loads((tmp / "manifest.json").read_text())
         if run_check:  # then the check measures what the device will say, with those settings
             from .check import check
+
             try:
                 report = check(checkpoint, str(tmp), check_data, check_limit, beam, threshold)
             except AccuracyError:
@@ -128,6 +167,7 @@ def _add_segmenter(src: Path, bundle: Path) -> dict:
     if not src.is_file():
         raise ConvertError(f"--segmenter {src}: no such file")
     from device.segmenter import Segmenter
+
     shutil.copyfile(src, bundle / "segmenter.tflite")
     try:
         Segmenter(bundle / "segmenter.tflite").coverage(np.zeros((32, 32, 3), np.uint8))
@@ -147,6 +187,7 @@ def _add_person_detector(src: Path, bundle: Path) -> dict:
     if not src.is_file():
         raise ConvertError(f"--person-detector {src}: no such file")
     from device.person import PersonDetector
+
     shutil.copyfile(src, bundle / "person_detector.tflite")
     try:
         PersonDetector(bundle / "person_detector.tflite").score(np.zeros((32, 32, 3), np.uint8))
@@ -169,3 +210,22 @@ def _move_into_place(tmp: Path, out: Path) -> None:
 def bundle_sizes(bundle: Path) -> int:
     m = json.loads((bundle / "manifest.json").read_text())
     return int(np.sum([(bundle / m[k]["file"]).stat().st_size for k in ("encoder", "decoder")]))
+
+
+def add_person_detector(bundle_dir: str | Path, detector: str | Path) -> dict:
+    """Carry a MoveNet person detector in an existing bundle (its manifest names and signs it); then
+    re-run tune-grounding and tune-answers, whose settings it changes. -> the manifest entry."""
+    from device.bundle import load_bundle, sha256_file
+
+    bundle_dir = Path(bundle_dir)
+    load_bundle(bundle_dir)  # a whole bundle first
+    entry = _add_person_detector(Path(detector), bundle_dir)
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    manifest["person_detector"] = entry
+    for f in (entry["file"], entry["licence_file"]):
+        manifest["files"][f] = sha256_file(bundle_dir / f)
+    tmp = bundle_dir / "manifest.json.tmp"  # written whole, then renamed: never a half manifest
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.replace(bundle_dir / "manifest.json")
+    load_bundle(bundle_dir)  # and whole after
+    return entry

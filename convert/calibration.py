@@ -1,5 +1,6 @@
 """Calibration data for full-integer quantisation: real images for the encoder, and for the decoder
 the inputs and states recorded while the float decoder runs teacher-forced over real captions."""
+
 from __future__ import annotations
 
 import logging
@@ -42,12 +43,15 @@ def load_calibration(source: str, meta: dict, size: int, geometry: str, n: int =
     if source == "train":
         data = meta.get("data", {}).get("source")
         if not data or not Path(data).exists():
-            raise ConvertError(f"the checkpoint's training data ({data}) is not here; pass --calibration with "
-                               "an annotation file, a folder of JPEGs or 'synthetic'")
+            raise ConvertError(
+                f"the checkpoint's training data ({data}) is not here; pass --calibration with "
+                "an annotation file, a folder of JPEGs or 'synthetic'"
+            )
         samples, _ = load_dataset(data)
         samples, _ = split_as_trained(samples, meta["data"])
     elif source == "synthetic":
         from training.synthetic import write_scenes
+
         tmp = tempfile.mkdtemp(prefix="seesay-calib-")
         samples, _ = load_dataset(write_scenes(tmp, n, seed=seed + 1000))
     else:
@@ -56,7 +60,9 @@ def load_calibration(source: str, meta: dict, size: int, geometry: str, n: int =
             paths = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXT)[:n]
             pixels, kept = _decode_all(paths, size, geometry)
             if not kept:
-                raise ConvertError(f"calibration folder {p}: no readable images (looked for {', '.join(sorted(IMAGE_EXT))})")
+                raise ConvertError(
+                    f"calibration folder {p}: no readable images (looked for {', '.join(sorted(IMAGE_EXT))})"
+                )
             return CalibrationSet(pixels, [[] for _ in kept], str(p))
         if not p.exists():
             raise ConvertError(f"calibration data {p}: no such file or folder")

@@ -1,6 +1,7 @@
 """Edge TPU target: run Coral's edgetpu_compiler (x86 host only) on the int8 encoder and record
 which ops it mapped to the TPU. The decoder stays int8 TFLite on the CPU (the design card's split):
 a step is ~0.1 ms there, less than one USB round trip to the TPU, and its batch (the beams) is dynamic."""
+
 from __future__ import annotations
 
 import re
@@ -31,10 +32,14 @@ def parse_compiler_log(text: str) -> dict:
 
 def _compile(compiler: str, model: Path, workdir: Path) -> tuple[Path | None, str]:
     try:
-        proc = subprocess.run([compiler, "-s", "-o", str(workdir), str(model)], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [compiler, "-s", "-o", str(workdir), str(model)], capture_output=True, text=True, timeout=600
+        )
     except FileNotFoundError:
-        raise ConvertError(f"{compiler!r} not found: the Edge TPU compiler is not in Debian; install `edgetpu-compiler` "
-                           "from the Coral apt repository on an x86-64 Linux host, or pass --edgetpu-compiler PATH") from None
+        raise ConvertError(
+            f"{compiler!r} not found: the Edge TPU compiler is not in Debian; install `edgetpu-compiler` "
+            "from the Coral apt repository on an x86-64 Linux host, or pass --edgetpu-compiler PATH"
+        ) from None
     out = workdir / (model.stem + "_edgetpu.tflite")
     text = proc.stdout + proc.stderr
     log = workdir / (model.stem + "_edgetpu.log")

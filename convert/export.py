@@ -1,4 +1,5 @@
 """Keras encoder / decoder step -> TFLite (int8 full-integer, float16 or float32), named signatures."""
+
 from __future__ import annotations
 
 import logging
@@ -29,14 +30,17 @@ def encoder_function(encoder, cfg: ModelConfig, batch: int | None = 1):
     names = ["features", "keys", *cfg.state_names]
     spec = tf.TensorSpec([batch, cfg.image_size, cfg.image_size, 3], tf.float32, name="image")
     if not cfg.classes:
+
         @tf.function(input_signature=[spec])
         def encode(image):
             out = encoder(image, training=False)
             return {n: out[n] for n in names}
+
         return encode
     # The class head keeps only the classes the device can say or use as evidence (kept_classes):
     # the softmax runs over those, and the head's int8 weights shrink by the dropped columns.
     from .imagenet_nouns import kept_classes
+
     backbone, head, dense = encoder.get_layer("backbone"), encoder.get_layer("head"), encoder.get_layer("imagenet")
     kept = kept_classes()
     kernel = tf.constant(np.asarray(dense.kernel)[:, kept])
@@ -57,8 +61,10 @@ def decoder_function(decoder, cfg: ModelConfig, batch: int | None = None):
     p = cfg.grid * cfg.grid
     specs = [tf.TensorSpec([batch], tf.int32, name="token")]
     specs += [tf.TensorSpec([batch, cfg.hidden_dim], tf.float32, name=n) for n in cfg.state_names]
-    specs += [tf.TensorSpec([batch, p, cfg.feature_dim], tf.float32, name="features"),
-              tf.TensorSpec([batch, p, cfg.attention_dim], tf.float32, name="keys")]
+    specs += [
+        tf.TensorSpec([batch, p, cfg.feature_dim], tf.float32, name="features"),
+        tf.TensorSpec([batch, p, cfg.attention_dim], tf.float32, name="keys"),
+    ]
     names = cfg.state_names
     step = split_step(decoder, cfg)  # the Keras step's float sum, without the concatenation int8 squeezes
 
@@ -76,11 +82,13 @@ def encoder_calibration(cal: CalibrationSet) -> Callable[[], Iterator[dict]]:
     def gen():
         for px in cal.pixels:
             yield {"image": px[None].astype(np.float32)}
+
     return gen
 
 
-def record_decoder_inputs(encoder, decoder, cfg: ModelConfig, vocab, cal: CalibrationSet,
-                          max_samples: int = 3000, seed: int = 0) -> list[dict]:
+def record_decoder_inputs(
+    encoder, decoder, cfg: ModelConfig, vocab, cal: CalibrationSet, max_samples: int = 3000, seed: int = 0
+) -> list[dict]:
     """Inputs seen by the float decoder while it runs teacher-forced over the calibration captions
     (its own greedy caption where an image has none): realistic states for the int8 ranges."""
     rng = np.random.default_rng(seed)
@@ -111,10 +119,10 @@ def record_decoder_inputs(encoder, decoder, cfg: ModelConfig, vocab, cal: Calibr
     return records
 
 
-def to_tflite(fn, trackable, quantize: str, representative: Callable | None = None,
-              input_type=tf.int8) -> bytes:
+def to_tflite(fn, trackable, quantize: str, representative: Callable | None = None, input_type=tf.int8) -> bytes:
     """Convert one tf.function. int8 is strict: every op must have an int8 kernel."""
     import tempfile
+
     if quantize not in QUANTIZE_MODES:
         raise ConvertError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}, not {quantize!r}")
     with tempfile.TemporaryDirectory(prefix="seesay-sm-") as d:
@@ -137,6 +145,8 @@ def _convert(conv, quantize, representative, input_type) -> bytes:
         with quiet_native_stderr():  # the MLIR converter's own lines; its errors still raise
             return conv.convert()
     except Exception as e:  # the converter raises ConverterError / RuntimeError with MLIR text
-        ops = sorted(set(re.findall(r"'tfl\.([a-z_0-9]+)'", str(e)))) or sorted(set(re.findall(r"tf\.([A-Za-z0-9]+)", str(e))))
+        ops = sorted(set(re.findall(r"'tfl\.([a-z_0-9]+)'", str(e)))) or sorted(
+            set(re.findall(r"tf\.([A-Za-z0-9]+)", str(e)))
+        )
         hint = f" (op{'s' if len(ops) > 1 else ''}: {', '.join(ops)})" if ops else ""
         raise ConvertError(f"TFLite {quantize} conversion failed{hint}: {str(e).strip().splitlines()[0][:300]}") from e

@@ -13,6 +13,7 @@ The int32 biases of the consumers that read the tensor as their input are stored
 input_scale * weight_scale, so they are re-expressed in the new input scale. Model inputs, outputs and
 tensors tied to another's scale (reshapes, splits, gathers, softmax/tanh/logistic outputs) keep
 theirs, so the bundle's interface and the device code do not change."""
+
 from __future__ import annotations
 
 import logging
@@ -52,10 +53,18 @@ def free_tensors(it) -> dict[int, list[dict]]:
             continue
         x = op["outputs"][0]
         users = readers.get(x, [])
-        if x in fixed or not users or tensors[x]["dtype"] != np.int8 or any(u["op_name"] not in CONSUMERS for u in users):
+        if (
+            x in fixed
+            or not users
+            or tensors[x]["dtype"] != np.int8
+            or any(u["op_name"] not in CONSUMERS for u in users)
+        ):
             continue
-        free[x] = [u for u in users if u["op_name"] in WEIGHTED and u["inputs"][0] == x
-                   and len(u["inputs"]) > 2 and u["inputs"][2] >= 0]
+        free[x] = [
+            u
+            for u in users
+            if u["op_name"] in WEIGHTED and u["inputs"][0] == x and len(u["inputs"]) > 2 and u["inputs"][2] >= 0
+        ]
     return free
 
 
@@ -75,6 +84,7 @@ def tune_ranges(path: Path, float_content: bytes, feeds: Iterable[dict]) -> dict
     """Rewrite the int8 model at path in place; feeds are the float model's signature inputs.
     -> {tensor name: chosen fraction of its calibrated range} for the tensors that changed."""
     from tensorflow.lite.tools import flatbuffer_utils as fb
+
     # no XNNPACK in either: it would swallow the intermediate tensors we read and the ops we inspect
     qit = make_interpreter(Path(path).read_bytes(), xnnpack=False)
     qt = qit.get_tensor_details()
@@ -117,5 +127,7 @@ def tune_ranges(path: Path, float_content: bytes, feeds: Iterable[dict]) -> dict
             bias.quantization.scale = [s * scale / old for s in bias.quantization.scale]
         chosen[qt[x]["name"]] = float(SHRINKS[k])
     fb.write_model(model, str(path))
-    log.info("%s: %d of %d free activation ranges narrowed for the least int8 error", Path(path).name, len(chosen), len(free))
+    log.info(
+        "%s: %d of %d free activation ranges narrowed for the least int8 error", Path(path).name, len(chosen), len(free)
+    )
     return chosen

@@ -10,6 +10,7 @@ once as it is and once with each group of tensors rounded to the bundle's int8 g
   all     the three together
 What `all` leaves of the check's disagreement comes from int8 arithmetic inside the two models.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,15 +44,18 @@ class RoundedStep:
         return (on_grid(logits, self.spec.outputs["logits"]) if self.logits else logits), new, alpha
 
 
-def rounding_agreement(checkpoint: str, bundle_dir: str, data: str | None = None, limit: int | None = None,
-                       beam: int | None = None) -> dict:
+def rounding_agreement(
+    checkpoint: str, bundle_dir: str, data: str | None = None, limit: int | None = None, beam: int | None = None
+) -> dict:
     mcfg, vocab, encoder, decoder, meta, cap = load_pair(checkpoint, bundle_dir)
     b = cap.bundle
     opts = {"beam": beam or cap.beam, "max_len": cap.max_len, "length_penalty": cap.length_penalty}
     fcap = KerasCaptioner(decoder, mcfg.state_names)
     same, n = {m: 0 for m in MODES}, 0
     items = held_out(meta, data, limit)
-    for _, px in tqdm(readable(items, mcfg.image_size, mcfg.geometry), total=len(items), desc="rounded float vs float", unit="img"):
+    for _, px in tqdm(
+        readable(items, mcfg.image_size, mcfg.geometry), total=len(items), desc="rounded float vs float", unit="img"
+    ):
         enc = encode_one(encoder, px)
         init, step = fcap.context(enc)
         ref = search(step, init, vocab.start_id, vocab.end_id, **opts).tokens

@@ -14,6 +14,7 @@ negative-index fix-up (LESS/ADD/SELECT_V2): int32 ops XNNPACK does not take, whi
 step into four delegate partitions with TFLite kernels between them. Here the graph has two (the
 int8 SOFTMAX and the GATHER stay outside), and a step is ~15% faster (44 -> 37 us in a caption,
 Flickr8k model). The score's bias is left out: softmax does not see a constant added to every score."""
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -27,7 +28,9 @@ def split_step(decoder, cfg: ModelConfig):
     cell, e_dim = layer("cell"), cfg.embed_dim
     att, a_dim, p = layer("attend"), cfg.attention_dim, cfg.grid * cfg.grid
     if cell.activation.__name__ != "tanh" or cell.recurrent_activation.__name__ != "sigmoid":
-        raise ValueError(f"split_step knows tanh/sigmoid cells, not {cell.activation.__name__}/{cell.recurrent_activation.__name__}")
+        raise ValueError(
+            f"split_step knows tanh/sigmoid cells, not {cell.activation.__name__}/{cell.recurrent_activation.__name__}"
+        )
 
     def attend(h, features, keys):
         q = tf.matmul(h, att.query.kernel) + att.query.bias  # [B,A]

@@ -7,6 +7,7 @@ output's scale and zero point makes that hand-over the identity. It is sound bec
 kernels derive their multipliers from the tensor parameters when the model is loaded, and because
 h_next's calibrated range covers what h carries: the previous step's h_next, or the encoder's initial
 state (a tanh in [-1, 1]), which is re-quantised once per caption."""
+
 from __future__ import annotations
 
 import logging
@@ -20,6 +21,7 @@ log = logging.getLogger("seesay.state_quant")
 def tie_state_quantization(path: Path, state_names: tuple[str, ...]) -> dict:
     """Rewrite the .tflite at path in place; -> {state: (old (scale, zp), new (scale, zp))}."""
     from tensorflow.lite.tools import flatbuffer_utils as fb
+
     model = fb.read_model(str(path))
     sig = model.signatureDefs[0]
     ins = {t.name.decode(): t.tensorIndex for t in sig.inputs}

@@ -2,6 +2,7 @@
 calibrates from float itself), checked against Keras with onnxruntime here. The engine is built on the
 Jetson: `python -m device build-engines BUNDLE`. The decoder step stays int8 TFLite on the CPU (the
 design card's split): ~0.1 ms a step, less than a GPU launch and copy per step would cost."""
+
 from __future__ import annotations
 
 import logging
@@ -19,13 +20,16 @@ def _to_onnx(fn, path: Path, opset: int = 17) -> None:
     try:
         import tf2onnx
     except ImportError:
-        raise ConvertError("--target tensorrt needs tf2onnx and onnxruntime: pip install -r requirements-host.txt") from None
+        raise ConvertError(
+            "--target tensorrt needs tf2onnx and onnxruntime: pip install -r requirements-host.txt"
+        ) from None
     tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=opset, output_path=str(path))
 
 
 def export_onnx(bundle: Path, encoder, mcfg) -> dict:
     """encoder.onnx (batch 1) in the bundle, checked against Keras; -> the manifest's tensorrt variant."""
     import onnxruntime as ort
+
     _to_onnx(encoder_function(encoder, mcfg, batch=1), bundle / "encoder.onnx")
     rng = np.random.default_rng(0)  # checked against Keras on random but realistic pixels
     img = rng.integers(0, 256, (1, mcfg.image_size, mcfg.image_size, 3)).astype(np.float32)
@@ -36,7 +40,10 @@ def export_onnx(bundle: Path, encoder, mcfg) -> dict:
     if enc_err > 1e-2:
         raise ConvertError(f"ONNX export disagrees with Keras (max abs error of the encoder {enc_err:.3g})")
     log.info("ONNX matches Keras: max abs error of the encoder %.2e", enc_err)
-    return {"encoder_onnx": "encoder.onnx", "onnx_max_abs_error": {"encoder": enc_err},
-            "encoder_engine": "encoder.engine",
-            "build": "on the Jetson: python -m device build-engines BUNDLE [--int8 --calib-images DIR]",
-            "files": ["encoder.onnx"]}
+    return {
+        "encoder_onnx": "encoder.onnx",
+        "onnx_max_abs_error": {"encoder": enc_err},
+        "encoder_engine": "encoder.engine",
+        "build": "on the Jetson: python -m device build-engines BUNDLE [--int8 --calib-images DIR]",
+        "files": ["encoder.onnx"],
+    }

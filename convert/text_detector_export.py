@@ -8,6 +8,7 @@ The ONNX graph is a plain convolutional net (14 op types); each node becomes the
 computes the same thing in NHWC, weights transposed once. The RGB->BGR order the model was trained
 on is folded into the first convolution's weights, its normalisation (x/255 - 0.5)/0.5 into the graph.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,11 +25,13 @@ ONNX_NAME = "ch_PP-OCRv4_det_infer.onnx"
 
 def onnx_path() -> Path:
     import rapidocr_onnxruntime
+
     return Path(rapidocr_onnxruntime.__file__).parent / "models" / ONNX_NAME
 
 
 def _attrs(node) -> dict:
     from onnx import helper
+
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
@@ -133,7 +136,7 @@ def onnx_to_tf(path: Path):
         raise ValueError(f"ONNX op {t} ({n.name}) is not supported by this converter")
 
     def detect(rgb):
-        x = (tf.cast(rgb, tf.float32) * (1 / 127.5) - 1.0)  # (x/255 - mean 0.5) / std 0.5
+        x = tf.cast(rgb, tf.float32) * (1 / 127.5) - 1.0  # (x/255 - mean 0.5) / std 0.5
         env = {x_name: x}
         for n in nodes:
             env[n.output[0]] = run(env, n)
@@ -145,6 +148,7 @@ def onnx_to_tf(path: Path):
 def onnx_reference(path: Path, rgb: np.ndarray) -> np.ndarray:
     """The ONNX model on onnxruntime, fed as rapidocr feeds it: uint8 RGB [H, W, 3] -> [H, W]."""
     import onnxruntime as ort
+
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = (rgb[..., ::-1].astype(np.float32) / 255 - 0.5) / 0.5
     return sess.run(None, {sess.get_inputs()[0].name: x.transpose(2, 0, 1)[None]})[0][0, 0]
@@ -154,12 +158,14 @@ def representative(frames: list[np.ndarray]):
     def gen():
         for f in frames:
             yield [f[None].astype(np.uint8)]
+
     return gen
 
 
 def build(out: Path, calibration: list[np.ndarray], int8: bool = True) -> dict:
     """Writes OUT/DETECTOR_FILE and OUT/manifest.json; returns the manifest."""
     import tensorflow as tf
+
     src = onnx_path()
     detect = onnx_to_tf(src)
     fn = tf.function(detect).get_concrete_function(tf.TensorSpec([1, *INPUT_HW, 3], tf.uint8, name="rgb"))
@@ -172,12 +178,18 @@ def build(out: Path, calibration: list[np.ndarray], int8: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / DETECTOR_FILE).write_bytes(blob)
     from importlib.metadata import version
-    manifest = {"model": DETECTOR_FILE, "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
-                "input": {"height": INPUT_HW[0], "width": INPUT_HW[1], "dtype": "uint8", "channels": "RGB"},
-                "quantization": "int8" if int8 else "float32", "calibration_frames": len(calibration) if int8 else 0,
-                "source": f"{ONNX_NAME} from rapidocr-onnxruntime {version('rapidocr-onnxruntime')} "
-                          "(PaddleOCR PP-OCRv4, Apache-2.0)",
-                "made_by": "python -m convert text-detector " + os.path.relpath(out)}
+
+    manifest = {
+        "model": DETECTOR_FILE,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "bytes": len(blob),
+        "input": {"height": INPUT_HW[0], "width": INPUT_HW[1], "dtype": "uint8", "channels": "RGB"},
+        "quantization": "int8" if int8 else "float32",
+        "calibration_frames": len(calibration) if int8 else 0,
+        "source": f"{ONNX_NAME} from rapidocr-onnxruntime {version('rapidocr-onnxruntime')} "
+        "(PaddleOCR PP-OCRv4, Apache-2.0)",
+        "made_by": "python -m convert text-detector " + os.path.relpath(out),
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -190,6 +202,7 @@ def calibration_frames(backgrounds: Path, n: int = 96, seed: int = 1) -> list[np
     from PIL import Image
 
     from evaluation.text_scenes import fonts, render
+
     rng = random.Random(seed)
     photos = sorted(p for p in Path(backgrounds).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not photos:

@@ -1,4 +1,5 @@
 """Median wall time of repeated calls, for benchmarks that print ratios from one run."""
+
 from __future__ import annotations
 
 import time

@@ -8,6 +8,7 @@
 Otherwise only what is sure, or "I am not sure what this is." The thresholds are chosen on dev photos
 by `python -m convert tune-answers` and live in the bundle's manifest ("answer"); the config's
 [behaviour] keys override them."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,13 +34,16 @@ class AnswerSettings:
     max_objects: nouns said at most (>= 0; 0: never "I see"); trust_objects: probability (0..1) of an
     object the caption does not name above which the caption is not said (a cat "described" as a boy);
     noun_min_p: per spoken noun, its own threshold where dev photos could calibrate it (above 1: never
-    said, a noun the references rarely confirm)."""
+    said, a noun the references rarely confirm); person_min: the person detector's score (0..1) a caption
+    naming people needs to be said (0: no such check; a bundle without a detector never checks)."""
+
     frame: FrameCheckSettings = field(default_factory=FrameCheckSettings)
     caption_min_logprob: float = -1.6
     object_min_p: float = 0.6
     max_objects: int = 2
     trust_objects: float = 0.8
     noun_min_p: dict = field(default_factory=dict)
+    person_min: float = 0.0
 
     def to_json(self) -> dict:
         """The manifest's "answer" entry."""
@@ -53,10 +57,19 @@ class AnswerSettings:
         return check_ranges(cls(frame=frame, **d))
 
 
-RANGES = {"caption_min_logprob": (-20.0, 0.0), "object_min_p": (0.0, 1.01), "max_objects": (0, 5),
-          "trust_objects": (0.0, 1.01), "frame.min_contrast": (0.0, 128.0), "frame.min_brightness": (0.0, 255.0),
-          "frame.min_highlight": (0.0, 255.0), "frame.max_brightness": (0.0, 255.0), "frame.max_glare": (0.0, 1.0),
-          "frame.min_detail": (0.0, 100.0)}  # thresholds of probabilities may be 1.01: never reached (off)
+RANGES = {
+    "caption_min_logprob": (-20.0, 0.0),
+    "object_min_p": (0.0, 1.01),
+    "max_objects": (0, 5),
+    "trust_objects": (0.0, 1.01),
+    "person_min": (0.0, 1.0),
+    "frame.min_contrast": (0.0, 128.0),
+    "frame.min_brightness": (0.0, 255.0),
+    "frame.min_highlight": (0.0, 255.0),
+    "frame.max_brightness": (0.0, 255.0),
+    "frame.max_glare": (0.0, 1.0),
+    "frame.min_detail": (0.0, 100.0),
+}  # thresholds of probabilities may be 1.01: never reached (off)
 
 
 def check_ranges(s: AnswerSettings) -> AnswerSettings:
@@ -82,6 +95,7 @@ def join_nouns(nouns: list[str]) -> str:
 @dataclass(frozen=True)
 class Description:
     """What a press says about a usable frame, and its parts (for the daemon, the CLI and the scoring)."""
+
     text: str  # the sentence said
     kind: str  # caption | objects | caption+objects | not_sure
     objects: tuple[str, ...] = ()  # the nouns said after "I see"
@@ -91,16 +105,23 @@ class Description:
 
 def compose(cap: Caption, table: ObjectTable | None, s: AnswerSettings) -> Description:
     """The description of a caption and the classifier's probabilities (cap.classes)."""
-    sure = (table.sure_nouns(cap.classes, s.object_min_p, s.max_objects, s.noun_min_p)
-            if table is not None and cap.classes is not None else [])
+    sure = (
+        table.sure_nouns(cap.classes, s.object_min_p, s.max_objects, s.noun_min_p)
+        if table is not None and cap.classes is not None
+        else []
+    )
     named = set(mentions(cap.text)) | set(tokenize(cap.text))
     unnamed = [(n, p) for n, p in sure if not (table.noun_groups(n) | {n.split()[-1]}) & named]
     confident = bool(cap.text) and cap.mean_logprob >= s.caption_min_logprob and not cap.contradicted
+    if cap.person is not None and cap.person < s.person_min and "person" in mentions(cap.text):
+        confident = False  # it names people the person detector is not sure of
     if unnamed and unnamed[0][1] >= s.trust_objects:
         confident = False  # the classifier is sure of something the caption does not mention
     nouns = tuple(n for n, _ in (unnamed if confident else sure))
     if confident and nouns:
-        return Description(f"I see {join_nouns(list(nouns))}. {_sentence(cap.text)}", "caption+objects", nouns, True, cap.text)
+        return Description(
+            f"I see {join_nouns(list(nouns))}. {_sentence(cap.text)}", "caption+objects", nouns, True, cap.text
+        )
     if confident:
         return Description(_sentence(cap.text), "caption", (), True, cap.text)
     if nouns:

@@ -1,4 +1,5 @@
 """Wiring: config -> camera, speaker, captioner factory, button, notifier -> Daemon."""
+
 from __future__ import annotations
 
 import logging
@@ -33,6 +34,7 @@ def load_reader_or_none(cfg):
     """The configured text reader, or None: reading off, or its engine missing (logged with the fix;
     a double press then says that reading is not installed)."""
     from .ocr import load_configured
+
     try:
         reader = load_configured(cfg.reading.engine, cfg.reading.threads)
     except SeesayError as e:
@@ -46,12 +48,23 @@ def load_reader_or_none(cfg):
 def build_daemon(cfg, camera=None, speaker=None, notifier=None, reader=None, on_answer=None) -> Daemon:
     """The daemon for cfg; camera, speaker, notifier and reader default to the configured ones."""
     m = cfg.model
-    return Daemon(cfg, camera or make_camera(cfg.camera), speaker or make_speaker(cfg),
-                  lambda: Captioner(m.bundle, backend=m.backend, threads=m.threads, beam=m.beam,
-                                    grounding=None if cfg.behaviour.grounding else GroundingSettings(penalty=0.0),
-                                    segmenter=cfg.behaviour.grounding and cfg.behaviour.segmenter,
-                                    edgetpu_device=m.edgetpu_device),
-                  notifier if notifier is not None else Notifier(), reader=reader, on_answer=on_answer)
+    return Daemon(
+        cfg,
+        camera or make_camera(cfg.camera),
+        speaker or make_speaker(cfg),
+        lambda: Captioner(
+            m.bundle,
+            backend=m.backend,
+            threads=m.threads,
+            beam=m.beam,
+            grounding=None if cfg.behaviour.grounding else GroundingSettings(penalty=0.0),
+            segmenter=cfg.behaviour.grounding and cfg.behaviour.segmenter,
+            edgetpu_device=m.edgetpu_device,
+        ),
+        notifier if notifier is not None else Notifier(),
+        reader=reader,
+        on_answer=on_answer,
+    )
 
 
 def run_daemon(cfg, pin_factory=None, on_answer=None, on_ready=None) -> int:
@@ -60,8 +73,11 @@ def run_daemon(cfg, pin_factory=None, on_answer=None, on_ready=None) -> int:
     on_answer: called with each Answer (device.daemon.Answer); on_ready: called once a press can be heard."""
     daemon = build_daemon(cfg, reader=load_reader_or_none(cfg), on_answer=on_answer)
     # a double press reads only while there is a reader: without one, single presses do not wait
-    press = (DoublePress(daemon.press, cfg.reading.double_press_s, talking=daemon.talking)
-             if daemon.reader is not None else daemon.press)
+    press = (
+        DoublePress(daemon.press, cfg.reading.double_press_s, talking=daemon.talking)
+        if daemon.reader is not None
+        else daemon.press
+    )
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
     hup: list[bool] = []
@@ -69,25 +85,36 @@ def run_daemon(cfg, pin_factory=None, on_answer=None, on_ready=None) -> int:
     def reload(*_):  # SIGHUP (systemctl reload seesay): stop cleanly, exit RELOAD_EXIT for systemd to start again
         hup.append(True)
         daemon.request_stop()
+
     signal.signal(signal.SIGHUP, reload)
     try:
         # the button first: "ready" is said only when a press can be heard
-        button = make_button(cfg.button, press if cfg.button.kind == "gpio" else daemon.press, pin_factory,
-                             on_down=press.down if isinstance(press, DoublePress) else None)
+        button = make_button(
+            cfg.button,
+            press if cfg.button.kind == "gpio" else daemon.press,
+            pin_factory,
+            on_down=press.down if isinstance(press, DoublePress) else None,
+        )
     except SeesayError:  # its message goes to stderr once, from run_cli
         daemon.speaker.say(SAY["button"])  # nobody can press for an answer, so it is said now, then exit
         _close(daemon)
         raise
     daemon.start()
-    log.info("seesay ready: camera %s, button %s, backend %s, reading %s", cfg.camera.source, cfg.button.kind,
-             cfg.model.backend, daemon.reader.name if daemon.reader else "off")
+    log.info(
+        "seesay ready: camera %s, button %s, backend %s, reading %s",
+        cfg.camera.source,
+        cfg.button.kind,
+        cfg.model.backend,
+        daemon.reader.name if daemon.reader else "off",
+    )
     if on_ready is not None:
         on_ready()
     try:
         code = daemon.run()
         if hup:
-            log.info("SIGHUP: stopped to load the config and bundle again (exit %d: systemd starts seesay anew)",
-                     RELOAD_EXIT)
+            log.info(
+                "SIGHUP: stopped to load the config and bundle again (exit %d: systemd starts seesay anew)", RELOAD_EXIT
+            )
             return RELOAD_EXIT
         return code
     finally:

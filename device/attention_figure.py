@@ -1,5 +1,6 @@
 """The paper's signature picture: the image, then one tile per word with that word's attention map
 laid over it. Pillow only, so the device can draw it too."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 
-def attention_tiles(pixels: np.ndarray, words: list[str], attention: np.ndarray, tile: int = 160,
-                    per_row: int = 5, title: str | None = None) -> Image.Image:
+def attention_tiles(
+    pixels: np.ndarray,
+    words: list[str],
+    attention: np.ndarray,
+    tile: int = 160,
+    per_row: int = 5,
+    title: str | None = None,
+) -> Image.Image:
     """pixels uint8 [S,S,3]; attention [len(words), P] with P a square grid (49 = 7x7)."""
     g = int(round(np.sqrt(attention.shape[-1]))) if len(attention) else 7
     base = Image.fromarray(pixels).resize((tile, tile), Image.BILINEAR)

@@ -1,5 +1,6 @@
 """Audio sinks for 16-bit mono PCM: a player process (aplay by default) streaming to the sound
 device, or WAV files for headless use and tests. Interruptible: abort() stops at once."""
+
 from __future__ import annotations
 
 import subprocess
@@ -28,7 +29,9 @@ class PlayerSink:
         try:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         except FileNotFoundError:
-            raise SpeechError(f"audio player {cmd[0]!r} not found: sudo apt install alsa-utils, or set speech.player") from None
+            raise SpeechError(
+                f"audio player {cmd[0]!r} not found: sudo apt install alsa-utils, or set speech.player"
+            ) from None
 
     def write(self, pcm: np.ndarray) -> None:
         """Send PCM samples (int16) to the player; after an abort, nothing."""
@@ -39,7 +42,9 @@ class PlayerSink:
             p.stdin.write(np.asarray(pcm, np.int16).tobytes())
         except (BrokenPipeError, ValueError, OSError):
             err = self._finish_error()
-            raise SpeechError(f"audio output failed: {err or 'the player exited'}; check the speaker (aplay -l)") from None
+            raise SpeechError(
+                f"audio output failed: {err or 'the player exited'}; check the speaker (aplay -l)"
+            ) from None
 
     def _finish_error(self) -> str:
         p, self._proc = self._proc, None
@@ -63,7 +68,11 @@ class PlayerSink:
             pass
         err = p.stderr.read().decode(errors="replace").strip() if p.stderr else ""
         if p.wait() not in (0, -9, -15):
-            raise SpeechError(f"audio output failed: {message_line(err, last=True, limit=200) or f'the player exited with {p.returncode}'}; check the speaker (aplay -l)")
+            raise SpeechError(
+                "audio output failed: "
+                f"{message_line(err, last=True, limit=200) or f'the player exited with {p.returncode}'}; "
+                "check the speaker (aplay -l)"
+            )
 
     def abort(self) -> None:
         """Stop playing at once (the player is killed); safe from any thread, idempotent."""
@@ -86,8 +95,10 @@ class WavSink:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise SpeechError(f"speech.wav_dir {self.dir} cannot be made ({e.strerror or e}); give a folder "
-                              "the service user can write") from None
+            raise SpeechError(
+                f"speech.wav_dir {self.dir} cannot be made ({e.strerror or e}); give a folder "
+                "the service user can write"
+            ) from None
         self._flock = _lock_folder(self.dir) if exclusive else None
         self.files: list[Path] = []
         self._w: wave.Wave_write | None = None
@@ -127,13 +138,16 @@ class WavSink:
 def _lock_folder(folder: Path):
     """An exclusive lock on folder/.seesay.lock held by this process (released when it exits)."""
     import fcntl
+
     f = open(folder / ".seesay.lock", "a+")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         f.close()
-        raise SpeechError(f"{folder} is in use by another seesay (it holds {folder / '.seesay.lock'}): stop it "
-                          "first, or give this one another speech.wav_dir") from None
+        raise SpeechError(
+            f"{folder} is in use by another seesay (it holds {folder / '.seesay.lock'}): stop it "
+            "first, or give this one another speech.wav_dir"
+        ) from None
     return f
 
 

@@ -1,11 +1,12 @@
 """`python -m device bench`: the device goals, measured in one run on this machine, printed as ratios.
 
-  caption latency (beam 3)  <= 2.0 x bare encoder invoke     (greedy <= 1.3 x)
-  press-to-first-audio      <= caption latency + 50 ms
-  double-press window       delays a single press by <= the window (0.4 s)
-  daemon peak RSS           <= 150 MB
-  start to "ready"          <  3 s
+caption latency (beam 3)  <= 2.0 x bare encoder invoke     (greedy <= 1.3 x)
+press-to-first-audio      <= caption latency + 50 ms
+double-press window       delays a single press by <= the window (0.4 s)
+daemon peak RSS           <= 150 MB
+start to "ready"          <  3 s
 """
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,13 @@ def caption_latency(cap: Captioner, imgs: list[np.ndarray], rounds: int = 3) -> 
 
 def _in_process_daemon(bundle: str, images: str, sink) -> tuple[Daemon, threading.Thread]:
     """The daemon in this process, file camera, real espeak-ng library, its loop on a thread."""
-    cfg = replace(Config(), model={"bundle": bundle}, camera={"source": "files", "path": images},
-                  speech={"output": "wav", "wav_dir": str(sink.dir)}, button={"kind": "none"})
+    cfg = replace(
+        Config(),
+        model={"bundle": bundle},
+        camera={"source": "files", "path": images},
+        speech={"output": "wav", "wav_dir": str(sink.dir)},
+        button={"kind": "none"},
+    )
     speaker = Speaker(lambda: EspeakLibrary(), sink)
     d = Daemon(cfg, FileCamera(images), speaker, lambda: Captioner(bundle, threads=cfg.model.threads))
     d.start()
@@ -108,8 +114,12 @@ def press_to_audio(bundle: str, images: str, n: int) -> dict:
                 gaps.append(gap)
                 caps.append(d.answers[-1].caption_ms)
         _close_daemon(d, th)
-    return {"press_to_audio_ms": float(np.median(gaps)), "caption_ms": float(np.median(caps)),
-            "overhead_ms": float(np.median(np.array(gaps) - np.array(caps))), "presses": len(gaps)}
+    return {
+        "press_to_audio_ms": float(np.median(gaps)),
+        "caption_ms": float(np.median(caps)),
+        "overhead_ms": float(np.median(np.array(gaps) - np.array(caps))),
+        "presses": len(gaps),
+    }
 
 
 def button_presses(bundle: str, images: str, n: int, window_s: float) -> dict:
@@ -134,8 +144,9 @@ def button_presses(bundle: str, images: str, n: int, window_s: float) -> dict:
         for name, pin_no, window in (("no_window_ms", 5, None), ("window_ms", 6, window_s)):
             press = DoublePress(d.press, window, talking=d.talking) if window else d.press
             gaps = []
-            with GPIOButton(pin_no, press, bounce_ms=0, hold_s=1.0, pin_factory=factory,
-                            on_down=press.down if window else None):
+            with GPIOButton(
+                pin_no, press, bounce_ms=0, hold_s=1.0, pin_factory=factory, on_down=press.down if window else None
+            ):
                 for _ in range(n):
                     k = len(d.answers)
                     t0 = tap(factory.pin(pin_no))
@@ -157,7 +168,10 @@ def button_presses(bundle: str, images: str, n: int, window_s: float) -> dict:
             for _ in range(max(3, n // 3)):
                 d.press(Press.LONG)  # repeat: a long answer to interrupt
                 deadline = time.monotonic() + 10
-                while not (d.talking() and d.speaker.first_audio[-1][0] == d.last_description) and time.monotonic() < deadline:
+                while (
+                    not (d.talking() and d.speaker.first_audio[-1][0] == d.last_description)
+                    and time.monotonic() < deadline
+                ):
                     time.sleep(0.002)
                 time.sleep(0.2)
                 t0 = tap(factory.pin(7))
@@ -176,17 +190,25 @@ def daemon_process(bundle: str, images: str, presses: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "seesay.toml"
         wav = Path(tmp) / "wav"
-        conf.write_text(f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{images}"\n'
-                        f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{wav}"\n')
+        conf.write_text(
+            f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{images}"\n'
+            f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{wav}"\n'
+        )
         sock_path = Path(tmp) / "notify.sock"
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(str(sock_path))
         sock.settimeout(30)
         env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="10000000")
         t0 = time.monotonic()
-        p = subprocess.Popen([sys.executable, "-m", "device", "run", "--config", str(conf)], stdin=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "daemon.log", "w"), env=env, text=True,
-                             cwd=Path(__file__).resolve().parent.parent)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "device", "run", "--config", str(conf)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(tmp) / "daemon.log", "w"),
+            env=env,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         ready = None
         while ready is None:
             msg = sock.recv(4096).decode()
@@ -213,6 +235,7 @@ def speech_first_audio(n: int = 10, text: str = "a dog runs across the grass") -
     """Median ms from asking for a sentence to its first samples: espeak-ng's library through ctypes
     (an engine made once) vs its command (a process per sentence, as the PyPI wrappers do)."""
     from .speech import EspeakCommand, EspeakLibrary
+
     out = {}
     for name, engine in (("library", EspeakLibrary()), ("command", EspeakCommand())):
         times = []
@@ -223,6 +246,7 @@ def speech_first_audio(n: int = 10, text: str = "a dog runs across the grass") -
                 if not first:
                     first.append((time.perf_counter() - t0) * 1e3)
                 return False  # first audio is what is measured: stop there
+
             engine.synth(text, on_pcm)
             times.append(first[0])
         out[name] = statistics.median(times)
@@ -236,6 +260,7 @@ def read_latency(cap: Captioner, images: str, n: int, threads: int) -> dict | No
 
     from .errors import OCRUnavailableError
     from .ocr import load_configured
+
     try:
         reader = load_configured("auto", threads)
     except OCRUnavailableError:
@@ -275,20 +300,53 @@ def bench(bundle: str, images: str, n: int = 30, threads: int = Config().model.t
     r3, r1 = lat["beam3_ms"] / lat["encoder_ms"], lat["beam1_ms"] / lat["encoder_ms"]
     rows = [
         ("bare encoder invoke", f"{lat['encoder_ms']:.2f} ms", ""),
-        ("caption, beam 3", f"{lat['beam3_ms']:.2f} ms ({lat['beam3_steps']:.0f} steps)", f"{r3:.2f} x encoder (goal <= 2.0) {'PASS' if r3 <= 2.0 else 'FAIL'}"),
+        (
+            "caption, beam 3",
+            f"{lat['beam3_ms']:.2f} ms ({lat['beam3_steps']:.0f} steps)",
+            f"{r3:.2f} x encoder (goal <= 2.0) {'PASS' if r3 <= 2.0 else 'FAIL'}",
+        ),
         ("caption, greedy", f"{lat['beam1_ms']:.2f} ms ({lat['beam1_steps']:.0f} steps)", f"{r1:.2f} x encoder"),
-        ("press to first caption audio", f"{pa['press_to_audio_ms']:.1f} ms", f"caption + {pa['overhead_ms']:.1f} ms (goal <= +50) {'PASS' if pa['overhead_ms'] <= 50 else 'FAIL'}"),
-        ("single press, button to audio", f"{bp['no_window_ms']:.0f} ms; {bp['window_ms']:.0f} ms with reading",
-         f"the {window_s:.1f} s double-press window costs {cost:.0f} ms (goal <= {window_s * 1e3:.0f}) "
-         f"{'PASS' if cost <= window_s * 1e3 else 'FAIL'}"),
-        ("press while speaking to silence", f"{bp['stop_ms']:.1f} ms", "with the double-press window on: a stop does not wait"),
-        ("daemon peak RSS", f"{dp['peak_rss_mb']:.1f} MB", f"{dp['peak_rss_mb'] / 150:.2f} x 150 MB {'PASS' if dp['peak_rss_mb'] <= 150 else 'FAIL'}"),
-        ("start to ready", f"{dp['start_to_ready_s']:.2f} s", f"{dp['start_to_ready_s'] / 3:.2f} x 3 s {'PASS' if dp['start_to_ready_s'] < 3 else 'FAIL'}"),
-        ("espeak-ng first audio, ctypes", f"{sp['library']:.2f} ms", f"the command (a process per sentence): {sp['command']:.1f} ms, "
-         f"{sp['command'] / max(sp['library'], 1e-3):.0f} x"),
+        (
+            "press to first caption audio",
+            f"{pa['press_to_audio_ms']:.1f} ms",
+            f"caption + {pa['overhead_ms']:.1f} ms (goal <= +50) {'PASS' if pa['overhead_ms'] <= 50 else 'FAIL'}",
+        ),
+        (
+            "single press, button to audio",
+            f"{bp['no_window_ms']:.0f} ms; {bp['window_ms']:.0f} ms with reading",
+            f"the {window_s:.1f} s double-press window costs {cost:.0f} ms (goal <= {window_s * 1e3:.0f}) "
+            f"{'PASS' if cost <= window_s * 1e3 else 'FAIL'}",
+        ),
+        (
+            "press while speaking to silence",
+            f"{bp['stop_ms']:.1f} ms",
+            "with the double-press window on: a stop does not wait",
+        ),
+        (
+            "daemon peak RSS",
+            f"{dp['peak_rss_mb']:.1f} MB",
+            f"{dp['peak_rss_mb'] / 150:.2f} x 150 MB {'PASS' if dp['peak_rss_mb'] <= 150 else 'FAIL'}",
+        ),
+        (
+            "start to ready",
+            f"{dp['start_to_ready_s']:.2f} s",
+            f"{dp['start_to_ready_s'] / 3:.2f} x 3 s {'PASS' if dp['start_to_ready_s'] < 3 else 'FAIL'}",
+        ),
+        (
+            "espeak-ng first audio, ctypes",
+            f"{sp['library']:.2f} ms",
+            f"the command (a process per sentence): {sp['command']:.1f} ms, "
+            f"{sp['command'] / max(sp['library'], 1e-3):.0f} x",
+        ),
     ]
     if rd:
-        rows.append((f"read text ({rd['engine']})", f"{rd['read_ms']:.1f} ms", f"{rd['read_ms'] / rd['encoder_ms']:.1f} x encoder"))
+        rows.append(
+            (
+                f"read text ({rd['engine']})",
+                f"{rd['read_ms']:.1f} ms",
+                f"{rd['read_ms'] / rd['encoder_ms']:.1f} x encoder",
+            )
+        )
     else:
         rows.append(("read text", "no reader installed", "(./install.sh --ocr)"))
     print(f"seesay bench: bundle {bundle}, {len(imgs)} images from {images}, {threads} TFLite thread(s)")

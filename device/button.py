@@ -1,5 +1,6 @@
 """Buttons: gpiozero on a GPIO pin, or the keyboard for a desktop demo. They only report events
 (SHORT, LONG) to a callback; the daemon's worker loop does the work."""
+
 from __future__ import annotations
 
 import enum
@@ -18,6 +19,7 @@ log = logging.getLogger("seesay.button")
 
 class Press(enum.Enum):
     """What a button event asks for."""
+
     SHORT = "short"  # describe / stop talking
     LONG = "long"  # repeat the last description
     DOUBLE = "double"  # two short presses: read the text in view
@@ -28,8 +30,15 @@ class GPIOButton:
     """A push button between a GPIO pin (BCM numbering) and ground. Released before hold_s: SHORT;
     held hold_s: LONG (once; the release that follows is not a SHORT)."""
 
-    def __init__(self, pin: int, on_press: Callable[[Press], None], bounce_ms: int = 30, hold_s: float = 1.0,
-                 pin_factory=None, on_down: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        pin: int,
+        on_press: Callable[[Press], None],
+        bounce_ms: int = 30,
+        hold_s: float = 1.0,
+        pin_factory=None,
+        on_down: Callable[[], None] | None = None,
+    ):
         """on_down: told as the button goes down (DoublePress.down), before anything is emitted."""
         try:
             from gpiozero import Button
@@ -43,8 +52,13 @@ class GPIOButton:
         with warnings.catch_warnings(record=True) as fell_back:
             warnings.simplefilter("always")
             try:
-                self.button = Button(pin, pull_up=True, bounce_time=bounce_ms / 1000 if bounce_ms else None,
-                                     hold_time=hold_s, pin_factory=pin_factory)
+                self.button = Button(
+                    pin,
+                    pull_up=True,
+                    bounce_time=bounce_ms / 1000 if bounce_ms else None,
+                    hold_time=hold_s,
+                    pin_factory=pin_factory,
+                )
             except GPIOZeroError as e:
                 raise ButtonError(_setup_advice(pin, e, [str(w.message) for w in fell_back])) from e
         for w in fell_back:
@@ -90,8 +104,7 @@ class DoublePress:
     kept. down() is the button going down (GPIOButton's on_down); without it the window counts
     from each release."""
 
-    def __init__(self, on_press: Callable[[Press], None], window_s: float,
-                 talking: Callable[[], bool] = lambda: False):
+    def __init__(self, on_press: Callable[[Press], None], window_s: float, talking: Callable[[], bool] = lambda: False):
         self._emit, self.window_s, self._talking = on_press, window_s, talking
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None  # a first short press waits for a second
@@ -163,11 +176,14 @@ class DoublePress:
 
 def _setup_advice(pin: int, e: Exception, fell_back: list[str]) -> str:
     from gpiozero.exc import BadPinFactory
+
     why = f" ({'; '.join(fell_back)})" if fell_back else ""
     if isinstance(e, BadPinFactory):
-        fix = ("No GPIO pin library works here. On a Raspberry Pi: sudo apt install python3-lgpio, in a venv "
-               "made with --system-site-packages (install.sh does both); on a machine without GPIO set "
-               '[button] kind = "keyboard" or "none"')
+        fix = (
+            "No GPIO pin library works here. On a Raspberry Pi: sudo apt install python3-lgpio, in a venv "
+            "made with --system-site-packages (install.sh does both); on a machine without GPIO set "
+            '[button] kind = "keyboard" or "none"'
+        )
     else:
         fix = f"Check [button] pin (BCM numbering) and that no other program (another seesay?) uses GPIO{pin}"
     return f"the button on GPIO{pin} could not be set up: {e}{why}. {fix}"
@@ -193,8 +209,11 @@ class KeyboardButton:
             cmd = line.strip().lower()
             if cmd in ("q", "quit", "exit"):
                 break
-            self._emit(Press.LONG if cmd in ("r", "repeat", "l") else Press.DOUBLE if cmd in ("d", "read", "2")
-                       else Press.SHORT)
+            self._emit(
+                Press.LONG
+                if cmd in ("r", "repeat", "l")
+                else Press.DOUBLE if cmd in ("d", "read", "2") else Press.SHORT
+            )
         self._emit(Press.QUIT)
 
     def close(self) -> None:

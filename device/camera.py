@@ -2,6 +2,7 @@
 
 capture() returns the newest frame as uint8 RGB [H, W, 3]. Frames stay in memory.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -65,17 +66,23 @@ class Picamera2Camera:
         try:
             from picamera2 import Picamera2
         except ImportError as e:
-            raise CameraError(f"picamera2 is not importable ({e}); on Raspberry Pi OS: sudo apt install python3-picamera2 "
-                              "and use a venv made with --system-site-packages") from e
+            raise CameraError(
+                f"picamera2 is not importable ({e}); on Raspberry Pi OS: sudo apt install python3-picamera2 "
+                "and use a venv made with --system-site-packages"
+            ) from e
         info = Picamera2.global_camera_info()
         if len(info) <= self.index:
-            raise CameraError(f"no camera found (libcamera lists {len(info)}): check the ribbon cable and "
-                              "`rpicam-hello --list-cameras`")
+            raise CameraError(
+                f"no camera found (libcamera lists {len(info)}): check the ribbon cable and "
+                "`rpicam-hello --list-cameras`"
+            )
         try:
             cam = Picamera2(self.index)  # IndexError when the camera went away since the listing
         except (IndexError, RuntimeError) as e:
-            raise CameraError(f"camera {self.index} could not be opened ({e}): check the ribbon cable and "
-                              "`rpicam-hello --list-cameras`") from e
+            raise CameraError(
+                f"camera {self.index} could not be opened ({e}): check the ribbon cable and "
+                "`rpicam-hello --list-cameras`"
+            ) from e
         try:
             # "BGR888" in libcamera's naming is R,G,B byte order in memory: an RGB numpy array
             cam.configure(cam.create_still_configuration(main={"size": self.size, "format": "BGR888"}, buffer_count=2))
@@ -114,13 +121,16 @@ class OpenCVCamera:
     def open(self) -> None:
         """Open the V4L2 device, index or GStreamer pipeline at the configured size; failure: CameraError."""
         import os
+
         # OpenCV's own GStreamer/V4L2 warnings go straight to stderr: errors only, unless -v
         if not logging.getLogger().isEnabledFor(logging.DEBUG):
             os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         try:
             import cv2
         except ImportError as e:
-            raise CameraError("OpenCV is not installed: pip install opencv-python-headless (or apt python3-opencv)") from e
+            raise CameraError(
+                "OpenCV is not installed: pip install opencv-python-headless (or apt python3-opencv)"
+            ) from e
         dev = int(self.device) if str(self.device).isdigit() else self.device
         cap = cv2.VideoCapture(dev)
         if not cap.isOpened():

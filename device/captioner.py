@@ -1,4 +1,5 @@
 """Bundle + backend + search = a caption. Models are loaded once; each call only runs them."""
+
 from __future__ import annotations
 
 import time
@@ -26,6 +27,7 @@ def _params(spec: TensorSpec) -> tuple:
 @dataclass
 class Caption:
     """One description: its text and token ids, each word's log p, attention, class probabilities and timings."""
+
     text: str
     tokens: list[int]
     token_logprobs: list[float]
@@ -36,6 +38,7 @@ class Caption:
     contradicted: list[str] = field(default_factory=list)  # groups the chosen beam names against the classifier
     reranked: bool = False  # grounding chose another beam than the search's best
     timings_ms: dict = field(default_factory=dict)  # encoder, decoder (sum of steps), search, total, steps
+    person: float | None = None  # the person detector's score 0..1, when the bundle has one and it ran
 
     @property
     def mean_logprob(self) -> float:
@@ -81,16 +84,24 @@ class BundleStep:
 class Captioner:
     """Loads a bundle's encoder and decoder once, for the configured backend."""
 
-    def __init__(self, bundle: Bundle | str | Path, backend: str = "cpu", threads: int | None = None,
-                 beam: int | None = None, max_len: int | None = None, grounding: GroundingSettings | None = None,
-                 segmenter: bool = True, edgetpu_device: str = ""):
+    def __init__(
+        self,
+        bundle: Bundle | str | Path,
+        backend: str = "cpu",
+        threads: int | None = None,
+        beam: int | None = None,
+        max_len: int | None = None,
+        grounding: GroundingSettings | None = None,
+        segmenter: bool = True,
+        edgetpu_device: str = "",
+    ):
         """bundle: a bundle folder (or a loaded Bundle); backend: cpu | edgetpu | tensorrt (the encoder's
         runtime; the decoder step is always int8 TFLite on one CPU thread); threads: CPU threads of the
         encoder (None: the runtime's default); beam: beam width >= 1 (None: the bundle's);
         max_len: words at most (None: the bundle's); grounding: None = the bundle's tuned settings (off
         for a bundle without a class head); segmenter: run the bundle's segmenter and person detector
-        (when it has them) for more evidence, people above all; edgetpu_device: which Coral ("" the first found, "usb", "pci",
-        "usb:1", as libedgetpu names them)."""
+        (when it has them) for more evidence, people above all; edgetpu_device: which Coral ("" the first
+        found, "usb", "pci", "usb:1", as libedgetpu names them)."""
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         b = self.bundle
         sd = b.search_defaults
@@ -101,8 +112,10 @@ class Captioner:
         if self.objects is not None:
             width = b.encoder.outputs["classes"].shape[-1] if "classes" in b.encoder.outputs else None
             if width != len(self.objects.labels):
-                raise BundleError(f"bundle {b.path}: objects.json lists {len(self.objects.labels)} classes but the "
-                                  f"encoder gives {width}; convert the checkpoint again")
+                raise BundleError(
+                    f"bundle {b.path}: objects.json lists {len(self.objects.labels)} classes but the "
+                    f"encoder gives {width}; convert the checkpoint again"
+                )
         self.grounding = grounding or GroundingSettings(**sd.get("grounding", {}))
         seg, pd = b.manifest.get("segmenter"), b.manifest.get("person_detector")
         self.segmenter = Segmenter(b.file(seg["file"]), threads) if seg and segmenter else None
@@ -135,8 +148,15 @@ class Captioner:
         if pixels.shape != (size, size, 3) or pixels.dtype != np.uint8:
             raise ImageError(f"encoder wants uint8 [{size},{size},3], got {pixels.dtype} {pixels.shape}")
         spec = self.bundle.encoder.inputs["image"]
-        return self.encoder.run({"image": pixels[None] if np.dtype(spec.dtype) == np.uint8
-                                 else quantize(pixels[None].astype(np.float32), spec.scale, spec.zero_point, np.dtype(spec.dtype))})
+        return self.encoder.run(
+            {
+                "image": (
+                    pixels[None]
+                    if np.dtype(spec.dtype) == np.uint8
+                    else quantize(pixels[None].astype(np.float32), spec.scale, spec.zero_point, np.dtype(spec.dtype))
+                )
+            }
+        )
 
     def dequantize(self, enc_out: dict) -> dict:
         """encode_raw's outputs as float32."""
@@ -169,12 +189,19 @@ class Captioner:
         coverage = self.segmenter.coverage(pixels) if self.segmenter is not None else None
         person = self.person.score(pixels) if self.person is not None else None
         c = self.caption_encoded(raw, beam, coverage=coverage, person=person)
+        c.person = person
         c.timings_ms["encoder"] = (time.perf_counter() - t0) * 1e3 - c.timings_ms["total"]
         c.timings_ms["total"] += c.timings_ms["encoder"]
         return c
 
-    def caption_encoded(self, raw: dict, beam: int | None = None, grounding: GroundingSettings | None = None,
-                        coverage: dict | None = None, person: float | None = None) -> Caption:
+    def caption_encoded(
+        self,
+        raw: dict,
+        beam: int | None = None,
+        grounding: GroundingSettings | None = None,
+        coverage: dict | None = None,
+        person: float | None = None,
+    ) -> Caption:
         """The caption of one image's raw encoder outputs: search, steered and re-ranked by the class
         head when the bundle has one (grounding: this Captioner's settings unless given; coverage:
         the segmenter's, person: the person detector's score, when they ran)."""
@@ -185,19 +212,46 @@ class Captioner:
         probs = self.classes(raw)
         grounded = probs is not None and self.objects is not None and g.penalty > 0
         evidence = combine(self.objects.evidence(probs), coverage, g, person) if grounded else {}
-        r = search(step, step.init_state, self.vocab.start_id, self.vocab.end_id, beam=beam, max_len=self.max_len,
-                   length_penalty=self.length_penalty, bias=word_bias(self.vocab, evidence, g) if grounded else None)
+        r = search(
+            step,
+            step.init_state,
+            self.vocab.start_id,
+            self.vocab.end_id,
+            beam=beam,
+            max_len=self.max_len,
+            length_penalty=self.length_penalty,
+            bias=word_bias(self.vocab, evidence, g) if grounded else None,
+        )
         chosen, bad = rerank(r.beams, self.vocab, evidence, g) if grounded else (r, [])
         total = (time.perf_counter() - t0) * 1e3
-        timings = {"encoder": 0.0, "decoder": step.invoke_s * 1e3, "search": total - step.invoke_s * 1e3,
-                   "total": total, "steps": step.steps}
-        return Caption(self.vocab.decode(chosen.tokens), chosen.tokens, chosen.token_logprobs, chosen.attention,
-                       chosen.finished, r.beams, probs, bad, chosen is not r, timings)
+        timings = {
+            "encoder": 0.0,
+            "decoder": step.invoke_s * 1e3,
+            "search": total - step.invoke_s * 1e3,
+            "total": total,
+            "steps": step.steps,
+        }
+        return Caption(
+            self.vocab.decode(chosen.tokens),
+            chosen.tokens,
+            chosen.token_logprobs,
+            chosen.attention,
+            chosen.finished,
+            r.beams,
+            probs,
+            bad,
+            chosen is not r,
+            timings,
+        )
 
     def close(self) -> None:
         """Free the models; idempotent."""
-        for m in (getattr(self, "encoder", None), getattr(self, "decoder", None), getattr(self, "segmenter", None),
-                  getattr(self, "person", None)):
+        for m in (
+            getattr(self, "encoder", None),
+            getattr(self, "decoder", None),
+            getattr(self, "segmenter", None),
+            getattr(self, "person", None),
+        ):
             if m is not None:
                 m.close()
 

@@ -1,5 +1,6 @@
 """Device configuration: TOML (/etc/seesay/seesay.toml by default), typed, validated; unknown keys are
 rejected by name. Defaults work without a file. Plain frozen data: loading has no side effects."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +16,7 @@ DEFAULT_PATH = Path("/etc/seesay/seesay.toml")
 @dataclass(frozen=True)
 class ModelSettings:
     """[model]: which bundle, on which runtime, how wide a search."""
+
     bundle: str = "/var/lib/seesay/bundle"  # bundle folder written by `python -m convert build`
     backend: str = "cpu"  # cpu | edgetpu | tensorrt
     # TFLite CPU threads for the encoder (a Pi has 4 cores; leave some for audio and camera); the
@@ -27,6 +29,7 @@ class ModelSettings:
 @dataclass(frozen=True)
 class CameraSettings:
     """[camera]: where frames come from and at what size (pixels)."""
+
     source: str = "picamera2"  # picamera2 | opencv | files
     device: str = "0"  # opencv: index or device path / GStreamer pipeline; picamera2: the camera's index
     path: str = ""  # files: an image or a folder of images
@@ -37,6 +40,7 @@ class CameraSettings:
 @dataclass(frozen=True)
 class ButtonSettings:
     """[button]: the push button (BCM pin to ground), its debounce and hold times."""
+
     kind: str = "gpio"  # gpio | keyboard | none
     pin: int = 17  # BCM pin number; the button connects it to ground
     bounce_ms: int = 30  # debounce time, milliseconds
@@ -46,9 +50,22 @@ class ButtonSettings:
 @dataclass(frozen=True)
 class SpeechSettings:
     """[speech]: espeak-ng's voice, rate and volume, and where the sound goes."""
+
     engine: str = "library"  # library (libespeak-ng via ctypes) | command (espeak-ng process)
     output: str = "player"  # player (stream to the sound device) | wav (files in wav_dir)
-    player: tuple[str, ...] = ("aplay", "-q", "-t", "raw", "-f", "S16_LE", "-c", "1", "-r", "{rate}", "-")  # {rate} = Hz
+    player: tuple[str, ...] = (
+        "aplay",
+        "-q",
+        "-t",
+        "raw",
+        "-f",
+        "S16_LE",
+        "-c",
+        "1",
+        "-r",
+        "{rate}",
+        "-",
+    )  # {rate} = Hz
     wav_dir: str = "/var/lib/seesay/wav"  # output = wav: where utterances are written
     voice: str = "en-us"  # espeak-ng voice name
     rate_wpm: int = 165  # words per minute
@@ -60,6 +77,7 @@ class SpeechSettings:
 class BehaviourSettings:
     """[behaviour]: how sure a description must be to be said, and the frame check's thresholds. Each
     threshold left out (None) is the bundle's, chosen on dev photos (manifest "answer")."""
+
     grounding: bool = True  # steer and re-rank the beams with the bundle's class head (its tuned penalty)
     segmenter: bool = True  # also run the bundle's segmenter, when it has one (whether there is a person)
     busy_queue: int = 8  # at most this many button events wait; more are dropped (coalesced)
@@ -67,6 +85,7 @@ class BehaviourSettings:
     object_min_p: float | None = None  # probability (0..1) of a noun's best class for "I see" it
     max_objects: int | None = None  # nouns said at most after "I see" (0..5; 0: never)
     trust_objects: float | None = None  # an object this sure (0..1) that the caption does not name silences it
+    person_min: float | None = None  # person detector score (0..1) a caption naming people needs
     min_contrast: float | None = None  # luma standard deviation (0..255) below which the lens seems covered
     min_brightness: float | None = None  # mean luma (0..255) below which it is too dark
     min_highlight: float | None = None  # 99th percentile of luma (0..255) below which it is too dark
@@ -93,6 +112,7 @@ class ReadingSettings:
 @dataclass(frozen=True)
 class Config:
     """The whole device configuration, one frozen section per TOML table."""
+
     model: ModelSettings = field(default_factory=ModelSettings)
     camera: CameraSettings = field(default_factory=CameraSettings)
     button: ButtonSettings = field(default_factory=ButtonSettings)
@@ -101,10 +121,14 @@ class Config:
     reading: ReadingSettings = field(default_factory=ReadingSettings)
 
 
-_CHOICES = {("model", "backend"): ("cpu", "edgetpu", "tensorrt"), ("camera", "source"): ("picamera2", "opencv", "files"),
-            ("button", "kind"): ("gpio", "keyboard", "none"), ("speech", "engine"): ("library", "command"),
-            ("speech", "output"): ("player", "wav"),
-            ("reading", "engine"): ("auto", "ppocr-tesseract", "tesseract", "rapidocr", "none")}
+_CHOICES = {
+    ("model", "backend"): ("cpu", "edgetpu", "tensorrt"),
+    ("camera", "source"): ("picamera2", "opencv", "files"),
+    ("button", "kind"): ("gpio", "keyboard", "none"),
+    ("speech", "engine"): ("library", "command"),
+    ("speech", "output"): ("player", "wav"),
+    ("reading", "engine"): ("auto", "ppocr-tesseract", "tesseract", "rapidocr", "none"),
+}
 
 
 def _section(cls, name: str, data: dict, where: str):
@@ -177,18 +201,20 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 FRAME_KEYS = ("min_contrast", "min_brightness", "min_highlight", "max_brightness", "max_glare", "min_detail")
-ANSWER_KEYS = ("caption_min_logprob", "object_min_p", "max_objects", "trust_objects")
+ANSWER_KEYS = ("caption_min_logprob", "object_min_p", "max_objects", "trust_objects", "person_min")
 
 
 def answer_settings(b: BehaviourSettings, manifest: dict | None = None):
     """The bundle's answer settings (manifest "answer"; built-in defaults without one) with the
     config's [behaviour] overrides; -> device.answer.AnswerSettings, range-checked (ConfigError)."""
     from .answer import AnswerSettings, check_ranges
+
     try:
         base = AnswerSettings.from_json((manifest or {}).get("answer") or {})
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"the bundle's answer settings are not usable ({e}); run `python -m convert "
-                          "tune-answers` on it again") from e
+        raise ConfigError(
+            f"the bundle's answer settings are not usable ({e}); run `python -m convert " "tune-answers` on it again"
+        ) from e
     frame = {k: getattr(b, k) for k in FRAME_KEYS if getattr(b, k) is not None}
     top = {k: getattr(b, k) for k in ANSWER_KEYS if getattr(b, k) is not None}
     try:

@@ -1,6 +1,7 @@
 """The daemon: one worker loop driven by a State enum. Button callbacks only enqueue; the loop
 captures, captions and speaks, feeds the systemd watchdog, and answers every accepted press with
 exactly one sentence, a failure included."""
+
 from __future__ import annotations
 
 import collections
@@ -24,6 +25,7 @@ log = logging.getLogger("seesay.daemon")
 
 class State(enum.Enum):
     """What the worker loop is doing."""
+
     IDLE = "idle"
     CAPTURING = "capturing"
     THINKING = "thinking"
@@ -49,6 +51,7 @@ DESCRIPTIONS = ("caption", "objects", "not_sure")  # the kinds of answer that de
 class Answer:
     """One answer to one accepted press: what was said and why (the daemon's interface to whoever
     watches it: tests, the bench, pi-check, `device run --answers-json`; log wording is free to change)."""
+
     press_t: float  # monotonic time of the press that asked, seconds
     text: str  # what was said
     # caption | objects | not_sure | repeat | text | no_text | small | no_reader | covered | dark | bright | glare
@@ -59,8 +62,13 @@ class Answer:
 
     def to_record(self) -> dict:
         """A JSON-ready record: {"event": "answer", "asked", "kind", "text", "caption_ms"}."""
-        return {"event": "answer", "asked": self.asked, "kind": self.kind, "text": self.text,
-                "caption_ms": round(self.caption_ms, 1)}
+        return {
+            "event": "answer",
+            "asked": self.asked,
+            "kind": self.kind,
+            "text": self.text,
+            "caption_ms": round(self.caption_ms, 1),
+        }
 
 
 class Daemon:
@@ -69,6 +77,7 @@ class Daemon:
 
     cfg: Config; camera: capture() -> RGB frame; speaker: device.speech.Speaker;
     notifier: systemd's (None: none)."""
+
     def __init__(self, cfg, camera, speaker, load_captioner, notifier=None, reader=None, on_answer=None):
         """load_captioner: () -> Captioner, called at start (and again after a failure).
         reader: a loaded device.ocr Reader for double presses, or None (no reading).
@@ -286,8 +295,13 @@ class Daemon:
             log.exception("captioning failed: %s", e)
             return self._say(SAY["model"], "model", t)
         d = compose(cap, self.captioner.objects, self.settings)
-        log.info("said %r (caption %r, mean log p %.2f, %.0f ms)", d.text, cap.text, cap.mean_logprob,
-                 cap.timings_ms["total"])
+        log.info(
+            "said %r (caption %r, mean log p %.2f, %.0f ms)",
+            d.text,
+            cap.text,
+            cap.mean_logprob,
+            cap.timings_ms["total"],
+        )
         self.last_description = d.text
         self._say(d.text, "caption" if d.caption_said else d.kind, t, cap.timings_ms["total"])
         self._text_part(frame)

@@ -1,5 +1,6 @@
 """Short sounds so the wearer knows a press was heard, or that something failed.
 Made in numpy: no sound files to ship."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,7 @@ def tone(freqs: list[float], ms: float, volume: float = 0.3, rate: int = RATE) -
     fade = min(n // 2, int(rate * 0.005))
     env = np.ones(n, np.float32)
     env[:fade] = np.linspace(0, 1, fade)
-    env[n - fade:] = np.linspace(1, 0, fade)
+    env[n - fade :] = np.linspace(1, 0, fade)
     t = np.arange(n) / rate
     for f in freqs:
         out.append(np.sin(2 * np.pi * f * t) * env)

@@ -1,5 +1,6 @@
 """The exception tree. Leaves also inherit the matching built-in, so callers may catch either.
 And the two pieces every command line shares: errors as one line, and exit codes."""
+
 import argparse
 import sys
 

@@ -4,6 +4,7 @@ problem is one short sentence saying what to do. Measured on the model-size fram
 blur of 3 px or more, a motion streak, an exposure x0.2 / x4 and a glare over a third of the frame
 are told apart from ordinary photos; the thresholds are chosen on degraded dev photos by
 `python -m evaluation frame-check` and live in the bundle's manifest (config overrides)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class FrameCheckSettings:
     min_detail: in the weakest direction, the 99.5th percentile of the second difference's size over
     the luma's standard deviation: how sharp the sharpest edges are; below it the frame is blurred (low
     in every direction: defocus; in one: motion)."""
+
     # defaults: chosen on Flickr8k dev + COCO train photos (docs/results.md), as a bundle without its own
     min_contrast: float = 3.0
     min_brightness: float = 15.0
@@ -57,12 +59,20 @@ def measure(rgb: np.ndarray) -> dict[str, float]:
     # second differences along four directions: near zero where the image is smooth in that direction
     # (all four for defocus; the streak's own direction for motion blur)
     c = y[1:-1, 1:-1]
-    second = (y[1:-1, 2:] - 2 * c + y[1:-1, :-2], y[2:, 1:-1] - 2 * c + y[:-2, 1:-1],
-              y[2:, 2:] - 2 * c + y[:-2, :-2], y[2:, :-2] - 2 * c + y[:-2, 2:])
-    return {"mean": float(y.mean()), "contrast": var ** 0.5, "highlight": float(np.percentile(y, 99)),
-            "glare": float((y >= 245).mean()),
-            # the sharpest edges, not the average: a smooth apple or sky is sharp where it has an edge
-            "detail": float(min(np.percentile(np.abs(d), 99.5) for d in second) / (var ** 0.5 + 1.0))}
+    second = (
+        y[1:-1, 2:] - 2 * c + y[1:-1, :-2],
+        y[2:, 1:-1] - 2 * c + y[:-2, 1:-1],
+        y[2:, 2:] - 2 * c + y[:-2, :-2],
+        y[2:, :-2] - 2 * c + y[:-2, 2:],
+    )
+    return {
+        "mean": float(y.mean()),
+        "contrast": var**0.5,
+        "highlight": float(np.percentile(y, 99)),
+        "glare": float((y >= 245).mean()),
+        # the sharpest edges, not the average: a smooth apple or sky is sharp where it has an edge
+        "detail": float(min(np.percentile(np.abs(d), 99.5) for d in second) / (var**0.5 + 1.0)),
+    }
 
 
 def problem_of(m: dict[str, float], s: FrameCheckSettings) -> str | None:

@@ -6,6 +6,7 @@ evidence the classifier puts below `min_evidence` is contradicted: during the se
 names costs `penalty` (added to the word's log p, see device.search's bias), and among the final
 beams one naming it loses `penalty` per such group, so a caption that names only what the image
 supports wins. Groups with no evidence classes (people) are never penalised here."""
+
 from __future__ import annotations
 
 import functools
@@ -24,14 +25,16 @@ from .vocab import Vocabulary
 @dataclass(frozen=True)
 class GroundingSettings:
     """How the class head steers the caption search (chosen by `python -m convert tune-grounding`)."""
+
     penalty: float = 0.0  # score units (mean log p per word) a beam loses per contradicted object; 0 = off
     min_evidence: float = 0.01  # classifier probability of a group below which naming it is contradicted
     min_coverage: float = 0.005  # share of the frame the segmenter must give a group (when the bundle has one)
-    min_person: float = 0.3  # person detector score (0..1) below which naming a person is contradicted (when it has one)
+    min_person: float = 0.3  # person detector score (0..1) below which naming a person is contradicted
 
 
-def combine(evidence: dict[str, float], coverage: dict[str, float] | None, s: GroundingSettings,
-            person: float | None = None) -> dict[str, float]:
+def combine(
+    evidence: dict[str, float], coverage: dict[str, float] | None, s: GroundingSettings, person: float | None = None
+) -> dict[str, float]:
     """One 'how sure is it there' per group on the classifier's scale: where the segmenter (coverage)
     or the person detector (person, its score) also speaks for a group, the group counts as present
     when any source is sure enough (each rescaled so that its own threshold lands on min_evidence)."""
@@ -87,8 +90,9 @@ class ObjectTable:
         """Group -> the classifier's total probability for its classes."""
         return dict(zip(self._group_names, (self._membership @ probs).tolist()))
 
-    def sure_nouns(self, probs: np.ndarray, min_p: float, k: int, noun_min_p: dict[str, float] | None = None
-                   ) -> list[tuple[str, float]]:
+    def sure_nouns(
+        self, probs: np.ndarray, min_p: float, k: int, noun_min_p: dict[str, float] | None = None
+    ) -> list[tuple[str, float]]:
         """Up to k spoken nouns whose single best class reaches their threshold (noun_min_p[noun], else
         min_p), most probable first. The best class, not the sum of a noun's classes: ~120 breeds
         would otherwise add up to a sure "a dog"."""
@@ -144,8 +148,9 @@ def contradicted(tokens: list[int], vocab: Vocabulary, evidence: dict[str, float
     return [g for g in named if g in evidence and evidence[g] < min_evidence]
 
 
-def rerank(beams: list[SearchResult], vocab: Vocabulary, evidence: dict[str, float],
-           settings: GroundingSettings) -> tuple[SearchResult, list[str]]:
+def rerank(
+    beams: list[SearchResult], vocab: Vocabulary, evidence: dict[str, float], settings: GroundingSettings
+) -> tuple[SearchResult, list[str]]:
     """The best beam after the penalty, and the groups it names against the evidence."""
     best, best_score, best_bad = beams[0], -np.inf, []
     for b in beams:  # best first: on equal scores the search's own order wins

@@ -3,6 +3,7 @@ keypoints; the mean score of its five surest keypoints says how sure it is that 
 The ImageNet head cannot say it (ImageNet has no person class), and captions trained on Flickr8k put
 people everywhere: this is what lets the device leave them out. 192x192 input: about 1.4x the caption
 encoder (the DeepLab segmenter, at 513x513, costs about 7.5x)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 The encoder graph does the float scaling itself, so everything outside it sees uint8 RGB pixels:
 the same JPEG gives the same array on every side.
 """
+
 from __future__ import annotations
 
 import io
@@ -52,15 +53,19 @@ def load_image(source: str | Path | bytes) -> Image.Image:
             img.draft("RGB", (DRAFT_SIDE, DRAFT_SIDE))  # DCT scaling: the full-size pixels are never made
         w, h = img.size
         if w * h > MAX_DECODE_PIXELS:
-            raise ImageError(f"{name}: {w}x{h} pixels is too large to decode on the device (the limit is "
-                             f"{MAX_DECODE_PIXELS // 1_000_000} megapixels); save it smaller or as a JPEG")
+            raise ImageError(
+                f"{name}: {w}x{h} pixels is too large to decode on the device (the limit is "
+                f"{MAX_DECODE_PIXELS // 1_000_000} megapixels); save it smaller or as a JPEG"
+            )
         img.load()  # decode now, so a truncated file fails here and not later
         img = ImageOps.exif_transpose(img)
     except FileNotFoundError as e:
         raise ImageError(f"{name}: no such image file") from e
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{name}: the image is too large to decode safely ({e}); resize it below "
-                         f"{Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels") from e
+        raise ImageError(
+            f"{name}: the image is too large to decode safely ({e}); resize it below "
+            f"{Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels"
+        ) from e
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ImageError(f"{name}: not a readable image ({e}); check the file is a complete JPEG or PNG") from e
     return to_rgb(img)
@@ -90,7 +95,9 @@ def check_geometry(geometry: str) -> str:
     return geometry
 
 
-def to_model_input(img: Image.Image | np.ndarray, size: int = IMAGE_SIZE, geometry: str = DEFAULT_GEOMETRY) -> np.ndarray:
+def to_model_input(
+    img: Image.Image | np.ndarray, size: int = IMAGE_SIZE, geometry: str = DEFAULT_GEOMETRY
+) -> np.ndarray:
     """Make the frame square (centre crop or squash, see GEOMETRIES), resize to size x size (bilinear),
     return uint8 [size, size, 3] RGB."""
     check_geometry(geometry)

@@ -4,6 +4,7 @@ TFLite's affine quantisation:  real = scale * (q - zero_point),  q = round(real 
 clipped to the integer type's range. Models quantised separately (encoder, decoder) have different
 scales, so tensors passed between them are dequantised and re-quantised here, once per call.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Native libraries (TFLite's XNNPACK line, TensorFlow's absl start-up lines) write to file
 descriptor 2 directly, past Python's logging. In normal use that is noise before the answer; with
 debug logging (-v) it is shown."""
+
 from __future__ import annotations
 
 import contextlib

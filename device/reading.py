@@ -1,4 +1,5 @@
 """What a double press says: the text in view, line by line, or why there is none to read."""
+
 from __future__ import annotations
 
 import re
@@ -48,6 +49,7 @@ def short_text(reader, frame) -> str | None:
     sees a line (a reader without a detector: when it reads legible lines). The one path for the daemon
     and the scoring of text-free photos."""
     from .answer import text_part
+
     has_text = getattr(reader, "has_text", None)
     if has_text is not None and not has_text(frame):
         return None

@@ -1,4 +1,5 @@
 """sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. A no-op outside systemd."""
+
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ import time
 
 class Notifier:
     """systemd's notify protocol over $NOTIFY_SOCKET (sd_notify(3)); without the variable every call is a no-op."""
+
     def __init__(self):
         addr = os.environ.get("NOTIFY_SOCKET", "")
         if addr.startswith("@"):

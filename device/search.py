@@ -9,6 +9,7 @@ It holds the image context (features, keys) itself and broadcasts it to B rows.
 bias: an optional float32 [V] added to every step's log p when choosing words (grounding's penalty
 on the names of objects the image contradicts); the log p reported per word stays the model's own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ Step = Callable[[np.ndarray, State], tuple[np.ndarray, dict, np.ndarray]]
 @dataclass
 class SearchResult:
     """The best caption a search found: ids, their log p and attention per word."""
+
     tokens: list[int]  # generated ids, without <start>/<end>
     token_logprobs: list[float]  # log p of each generated id (and of <end> when finished)
     attention: np.ndarray  # [len(tokens), P] attention weights per generated word
@@ -46,8 +48,15 @@ def _tile(state: State, k: int) -> dict:
     return {n: np.repeat(np.asarray(v), k, axis=0) for n, v in state.items()}  # states keep the step's dtype
 
 
-def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: int = 20,
-           banned: tuple[int, ...] = (0, 1, 3), bias: np.ndarray | None = None) -> SearchResult:
+def greedy(
+    step: Step,
+    init_state: State,
+    start_id: int,
+    end_id: int,
+    max_len: int = 20,
+    banned: tuple[int, ...] = (0, 1, 3),
+    bias: np.ndarray | None = None,
+) -> SearchResult:
     """Most probable word at each step. banned: ids never emitted (<pad> <start> <unk>)."""
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1, got {max_len}")
@@ -71,9 +80,17 @@ def greedy(step: Step, init_state: State, start_id: int, end_id: int, max_len: i
     return r
 
 
-def beam_search(step: Step, init_state: State, start_id: int, end_id: int, beam: int = 3,
-                max_len: int = 20, length_penalty: float = 1.0,
-                banned: tuple[int, ...] = (0, 1, 3), bias: np.ndarray | None = None) -> SearchResult:
+def beam_search(
+    step: Step,
+    init_state: State,
+    start_id: int,
+    end_id: int,
+    beam: int = 3,
+    max_len: int = 20,
+    length_penalty: float = 1.0,
+    banned: tuple[int, ...] = (0, 1, 3),
+    bias: np.ndarray | None = None,
+) -> SearchResult:
     """Beam search, `beam` hypotheses batched through the step's batch dimension.
 
     Scores are sum(log p) / len**length_penalty (len counts <end>). Stops when `beam` hypotheses
@@ -174,8 +191,16 @@ def _stack(atts: list, alpha: np.ndarray) -> np.ndarray:
     return np.stack(atts) if atts else np.zeros((0, alpha.shape[-1]), np.float32)
 
 
-def search(step: Step, init_state: State, start_id: int, end_id: int, beam: int = 3,
-           max_len: int = 20, length_penalty: float = 1.0, bias: np.ndarray | None = None) -> SearchResult:
+def search(
+    step: Step,
+    init_state: State,
+    start_id: int,
+    end_id: int,
+    beam: int = 3,
+    max_len: int = 20,
+    length_penalty: float = 1.0,
+    bias: np.ndarray | None = None,
+) -> SearchResult:
     """Greedy when beam <= 1, else beam search."""
     if beam <= 1:
         return greedy(step, init_state, start_id, end_id, max_len, bias=bias)

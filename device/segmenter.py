@@ -1,6 +1,7 @@
 """A second, optional source of evidence: a PASCAL VOC semantic segmenter (Coral's DeepLab v3,
 MobileNetV2 backbone) says which of its 20 classes cover how much of the frame. Its person class
 is what the ImageNet head cannot give: whether there is a person at all."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,15 +13,35 @@ from .backends.litert import make_interpreter
 from .errors import BundleError
 
 # PASCAL VOC class id -> device.objects group (0 is background)
-VOC_GROUPS = {1: "airplane", 2: "bicycle", 3: "bird", 4: "boat", 5: "bottle", 6: "bus", 7: "car", 8: "cat",
-              9: "chair", 10: "cow", 11: "dining table", 12: "dog", 13: "horse", 14: "motorcycle", 15: "person",
-              16: "potted plant", 17: "sheep", 18: "couch", 19: "train", 20: "tv"}
+VOC_GROUPS = {
+    1: "airplane",
+    2: "bicycle",
+    3: "bird",
+    4: "boat",
+    5: "bottle",
+    6: "bus",
+    7: "car",
+    8: "cat",
+    9: "chair",
+    10: "cow",
+    11: "dining table",
+    12: "dog",
+    13: "horse",
+    14: "motorcycle",
+    15: "person",
+    16: "potted plant",
+    17: "sheep",
+    18: "couch",
+    19: "train",
+    20: "tv",
+}
 
 
 class Segmenter:
     """A PASCAL VOC DeepLab segmenter (uint8 TFLite): the share of the frame each class covers.
 
     path: the .tflite; threads: CPU threads (None: the runtime's default). Unreadable: BundleError."""
+
     def __init__(self, path: str | Path, threads: int | None = None):
         try:
             self.it = make_interpreter(path, threads)

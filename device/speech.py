@@ -1,6 +1,7 @@
 """Speech: espeak-ng through its library (ctypes, synchronous mode with a synth callback: audio
 streams to the sink while it is being made) or its command; one speech thread plays utterances and
 earcons in order, and stop() interrupts the current one at once."""
+
 from __future__ import annotations
 
 import ctypes
@@ -36,12 +37,21 @@ class EspeakLibrary:
         try:
             self.lib = ctypes.CDLL(name)
         except OSError as e:
-            raise SpeechError(f"espeak-ng library not found ({e}): sudo apt install espeak-ng, "
-                              "or set speech.engine = \"command\"") from e
+            raise SpeechError(
+                f"espeak-ng library not found ({e}): sudo apt install espeak-ng, " "or set speech.engine = \"command\""
+            ) from e
         L = self.lib
         L.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        L.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-                                   ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        L.espeak_Synth.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         L.espeak_SetSynthCallback.argtypes = [_SYNTH_CB]
         L.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         L.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
@@ -236,7 +246,7 @@ class Speaker:
     def _play(self, pcm: np.ndarray) -> None:
         self.sink.begin(RATE)
         for s in range(0, len(pcm), 2048):
-            if not self._feed(pcm[s:s + 2048]):
+            if not self._feed(pcm[s : s + 2048]):
                 break
         self.sink.end()
 

@@ -1,6 +1,7 @@
 """Build the encoder's TensorRT engine on the Jetson from the bundle's fixed-shape ONNX (fp16 by
 default; int8 with TensorRT's own calibration from images, written to a calibration cache). The
 decoder step runs int8 TFLite on the CPU."""
+
 from __future__ import annotations
 
 import json
@@ -13,17 +14,22 @@ import numpy as np
 from .errors import BackendUnavailableError, BundleError
 
 
-def build_engines(bundle: str, int8: bool = False, calib_images: str | None = None,
-                  trtexec: str = "/usr/src/tensorrt/bin/trtexec") -> int:
+def build_engines(
+    bundle: str, int8: bool = False, calib_images: str | None = None, trtexec: str = "/usr/src/tensorrt/bin/trtexec"
+) -> int:
     """Runs trtexec on the bundle's encoder.onnx -> encoder.engine (the TensorRT backend loads it); -> 0."""
     b = Path(bundle)
     man = json.loads((b / "manifest.json").read_text())
     v = man.get("variants", {}).get("tensorrt")
     if not v:
-        raise BundleError(f"{b}: no ONNX model; convert with `python -m convert build CHECKPOINT --out BUNDLE --target tensorrt`")
+        raise BundleError(
+            f"{b}: no ONNX model; convert with `python -m convert build CHECKPOINT --out BUNDLE --target tensorrt`"
+        )
     exe = trtexec if Path(trtexec).is_file() else shutil.which("trtexec")
     if not exe:
-        raise BackendUnavailableError("trtexec not found: on JetPack it is /usr/src/tensorrt/bin/trtexec (package tensorrt)")
+        raise BackendUnavailableError(
+            "trtexec not found: on JetPack it is /usr/src/tensorrt/bin/trtexec (package tensorrt)"
+        )
     for part in ("encoder",):
         cmd = [exe, f"--onnx={b / v[part + '_onnx']}", f"--saveEngine={b / v[part + '_engine']}"]
         if int8:
@@ -31,8 +37,13 @@ def build_engines(bundle: str, int8: bool = False, calib_images: str | None = No
             if not cache.exists():
                 if not calib_images:
                     raise BundleError("--int8 needs --calib-images DIR to build the encoder's calibration cache")
-                write_calibration_cache(b / v["encoder_onnx"], calib_images, cache, man["preprocess"]["size"],
-                                        man["preprocess"].get("geometry", "center-crop"))
+                write_calibration_cache(
+                    b / v["encoder_onnx"],
+                    calib_images,
+                    cache,
+                    man["preprocess"]["size"],
+                    man["preprocess"].get("geometry", "center-crop"),
+                )
             cmd += ["--int8", "--fp16"] + ([f"--calib={cache}"] if cache.exists() else [])
         else:
             cmd += ["--fp16"]
@@ -49,6 +60,7 @@ def write_calibration_cache(onnx: Path, images: str, cache: Path, size: int, geo
     except ImportError as e:
         raise BackendUnavailableError("int8 calibration needs tensorrt and cuda-python on the Jetson") from e
     from .preprocess import preprocess_file
+
     files = sorted(p for p in Path(images).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
     batches = [preprocess_file(f, size, geometry)[None].astype(np.float32) for f in files]
 
@@ -64,8 +76,12 @@ def write_calibration_cache(onnx: Path, images: str, cache: Path, size: int, geo
         def get_batch(self, names):
             if self.i >= len(batches):
                 return None
-            cudart.cudaMemcpy(self.dev, batches[self.i].ctypes.data, batches[self.i].nbytes,
-                              cudart.cudaMemcpyKind.cudaMemcpyHostToDevice)
+            cudart.cudaMemcpy(
+                self.dev,
+                batches[self.i].ctypes.data,
+                batches[self.i].nbytes,
+                cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
+            )
             self.i += 1
             return [int(self.dev)]
 

@@ -1,4 +1,5 @@
 """Tokenisation and the vocabulary: one definition for training, conversion and the device."""
+
 from __future__ import annotations
 
 import json

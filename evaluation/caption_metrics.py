@@ -1,6 +1,7 @@
 """Corpus caption metrics, COCO-compatible: pycocoevalcap's BLEU-1..4 and CIDEr(-D) on captions
 tokenised by device.vocab.tokenize (lower-case, punctuation stripped) on both sides, and the
 object hallucination rates CHAIR_s / CHAIR_i (evaluation.chair)."""
+
 from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
@@ -25,14 +26,25 @@ def caption_metrics(hyps: Mapping[Hashable, str], refs: Mapping[Hashable, Sequen
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     cider, _ = Cider().compute_score(gts, res)
     c = chair(hyps, refs).to_dict()
-    return {"bleu1": bleu[0], "bleu2": bleu[1], "bleu3": bleu[2], "bleu4": bleu[3], "cider": float(cider),
-            "chair_s": c["chair_s"], "chair_i": c["chair_i"], "most_hallucinated": c["most_hallucinated"]}
+    return {
+        "bleu1": bleu[0],
+        "bleu2": bleu[1],
+        "bleu3": bleu[2],
+        "bleu4": bleu[3],
+        "cider": float(cider),
+        "chair_s": c["chair_s"],
+        "chair_i": c["chair_i"],
+        "most_hallucinated": c["most_hallucinated"],
+    }
 
 
 def bleu4(hyps: Mapping[Hashable, str], refs: Mapping[Hashable, Sequence[str]]) -> float:
     keys = list(hyps)
-    bleu, _ = Bleu(4).compute_score({i: [_norm(r) for r in refs[k]] for i, k in enumerate(keys)},
-                                    {i: [_norm(hyps[k])] for i, k in enumerate(keys)}, verbose=0)
+    bleu, _ = Bleu(4).compute_score(
+        {i: [_norm(r) for r in refs[k]] for i, k in enumerate(keys)},
+        {i: [_norm(hyps[k])] for i, k in enumerate(keys)},
+        verbose=0,
+    )
     return bleu[3]
 
 

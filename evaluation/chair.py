@@ -1,6 +1,7 @@
 """CHAIR (Rohrbach et al., 2018, "Object Hallucination in Image Captioning"): an object a caption
 names is hallucinated when no reference caption of the image names its group. The groups are the
 device's own (device.objects), so what is measured is what the device would say."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -14,6 +15,7 @@ from device.objects import mentions
 class Chair:
     """CHAIR_s = captions with a hallucinated object / captions naming any object;
     CHAIR_i = hallucinated mentions / all mentions."""
+
     captions: int = 0
     captions_with_objects: int = 0
     captions_hallucinating: int = 0
@@ -30,9 +32,13 @@ class Chair:
         return self.hallucinated / self.mentions if self.mentions else 0.0
 
     def to_dict(self, top: int = 5) -> dict:
-        return {"chair_s": self.chair_s, "chair_i": self.chair_i, "captions_with_objects": self.captions_with_objects,
-                "captions_hallucinating": self.captions_hallucinating,
-                "most_hallucinated": dict(self.by_group.most_common(top))}
+        return {
+            "chair_s": self.chair_s,
+            "chair_i": self.chair_i,
+            "captions_with_objects": self.captions_with_objects,
+            "captions_hallucinating": self.captions_hallucinating,
+            "most_hallucinated": dict(self.by_group.most_common(top)),
+        }
 
 
 def hallucinated(caption: str, references: Iterable[str]) -> list[str]:

@@ -1,6 +1,7 @@
 """Photos made unusable in known ways, as blind users' photos often are (VizWiz: about a quarter too
 blurred, dark or badly framed to answer): defocus, motion, under- and over-exposure, a glare, a
 covered lens. Seeded: the same photo and seed give the same frame on any machine."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,15 @@ from PIL import Image, ImageFilter
 KINDS = ("blur3", "blur5", "motion", "dark", "bright", "glare", "covered")
 # the frame check's answers each kind should get: too much light is one action (turn away from the light),
 # whether the whole frame or a patch of it is washed out
-EXPECTED = {"blur3": {"blurred"}, "blur5": {"blurred"}, "motion": {"blurred"}, "dark": {"dark"},
-            "bright": {"bright", "glare"}, "glare": {"glare", "bright"}, "covered": {"covered"}}
+EXPECTED = {
+    "blur3": {"blurred"},
+    "blur5": {"blurred"},
+    "motion": {"blurred"},
+    "dark": {"dark"},
+    "bright": {"bright", "glare"},
+    "glare": {"glare", "bright"},
+    "covered": {"covered"},
+}
 
 
 def gaussian_blur(rgb: np.ndarray, sigma: float) -> np.ndarray:

@@ -2,6 +2,7 @@
 the right advice, clean dev photos must not be refused. What is tuned is how
 often a usable photo is refused (2% at most); within that, every aimed-at degradation is caught at
 least GOAL of the time, then motion blur as often as possible."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,16 +31,23 @@ def measures_of(paths: list[Path], size: int = 224, geometry: str = "squash", se
     return out
 
 
-GRID = {"min_contrast": (3.0, 4.0, 5.0), "min_brightness": (15.0, 20.0, 25.0, 30.0),
-        "min_highlight": (40.0, 50.0, 60.0, 70.0, 80.0),
-        "max_brightness": (195.0, 200.0, 205.0, 210.0, 215.0, 220.0, 230.0),
-        "max_glare": (0.15, 0.2, 0.25, 0.3, 0.35, 0.4), "min_detail": tuple(np.round(np.arange(0.1, 1.01, 0.05), 2))}
+GRID = {
+    "min_contrast": (3.0, 4.0, 5.0),
+    "min_brightness": (15.0, 20.0, 25.0, 30.0),
+    "min_highlight": (40.0, 50.0, 60.0, 70.0, 80.0),
+    "max_brightness": (195.0, 200.0, 205.0, 210.0, 215.0, 220.0, 230.0),
+    "max_glare": (0.15, 0.2, 0.25, 0.3, 0.35, 0.4),
+    "min_detail": tuple(np.round(np.arange(0.1, 1.01, 0.05), 2)),
+}
 
 
 def tune(meas: dict, budget: float = FALSE_ALARM_BUDGET) -> tuple[FrameCheckSettings, dict]:
     """The thresholds (from GRID) whose worst degradation gets its advice most often while at most
     budget of the clean photos are refused; -> (settings, their score)."""
-    cols = {k: {f: np.array([m[f] for m in v]) for f in ("contrast", "mean", "highlight", "glare", "detail")} for k, v in meas.items()}
+    cols = {
+        k: {f: np.array([m[f] for m in v]) for f in ("contrast", "mean", "highlight", "glare", "detail")}
+        for k, v in meas.items()
+    }
     best, best_key = None, None
     names = list(GRID)
     for values in itertools.product(*GRID.values()):
@@ -54,17 +62,23 @@ def tune(meas: dict, budget: float = FALSE_ALARM_BUDGET) -> tuple[FrameCheckSett
         if best_key is None or key > best_key:
             best, best_key = s, key
     if best is None:
-        raise ValueError(f"no frame-check thresholds refuse at most {budget:.0%} of these photos: are they "
-                         "ordinary photos (not drawings or renders)?")
+        raise ValueError(
+            f"no frame-check thresholds refuse at most {budget:.0%} of these photos: are they "
+            "ordinary photos (not drawings or renders)?"
+        )
     return best, score(meas, best)
 
 
 def _problems(c: dict, s: FrameCheckSettings) -> np.ndarray:
     """problem_of over columns of measures at once: the kind per photo, "" for none (same order)."""
     out = np.full(len(c["mean"]), "", dtype=object)
-    for kind, hit in (("blurred", c["detail"] < s.min_detail), ("glare", c["glare"] > s.max_glare),
-                      ("bright", c["mean"] > s.max_brightness), ("dark", (c["mean"] < s.min_brightness) | (c["highlight"] < s.min_highlight)),
-                      ("covered", c["contrast"] < s.min_contrast)):  # the first problem wins: set last
+    for kind, hit in (
+        ("blurred", c["detail"] < s.min_detail),
+        ("glare", c["glare"] > s.max_glare),
+        ("bright", c["mean"] > s.max_brightness),
+        ("dark", (c["mean"] < s.min_brightness) | (c["highlight"] < s.min_highlight)),
+        ("covered", c["contrast"] < s.min_contrast),
+    ):  # the first problem wins: set last
         out[hit] = kind
     return out
 
@@ -72,12 +86,16 @@ def _problems(c: dict, s: FrameCheckSettings) -> np.ndarray:
 def score(meas: dict, s: FrameCheckSettings) -> dict:
     """Share of clean photos refused (and why), and per degradation the share that got its advice."""
     clean = [problem_of(m, s) for m in meas["clean"]]
-    out = {"clean_refused": float(np.mean([p is not None for p in clean])),
-           "clean_refused_as": {k: clean.count(k) for k in set(clean) if k}}
+    out = {
+        "clean_refused": float(np.mean([p is not None for p in clean])),
+        "clean_refused_as": {k: clean.count(k) for k in set(clean) if k},
+    }
     for k in KINDS:
         got = [problem_of(m, s) for m in meas[k]]
-        out[k] = {"right": float(np.mean([g in EXPECTED[k] for g in got])),
-                  "said": {g or "nothing": got.count(g) for g in set(got)}}
+        out[k] = {
+            "right": float(np.mean([g in EXPECTED[k] for g in got])),
+            "said": {g or "nothing": got.count(g) for g in set(got)},
+        }
     return out
 
 
@@ -85,8 +103,12 @@ def run_scoring(folders: list[Path], bundle: str | None = None) -> dict:
     """`python -m evaluation frame-check`: the bundle's frame check on the photos and degraded copies."""
     from device.bundle import default_bundle_dir, load_bundle
     from device.config import BehaviourSettings, answer_settings
+
     b = load_bundle(bundle or default_bundle_dir())
     s = answer_settings(BehaviourSettings(), b.manifest).frame
     photos = [p for d in folders for p in sorted(d.glob("*.jpg"))]
-    return {"photos": len(photos), "settings": dataclasses.asdict(s),
-            **score(measures_of(photos, b.image_size, b.geometry), s)}
+    return {
+        "photos": len(photos),
+        "settings": dataclasses.asdict(s),
+        **score(measures_of(photos, b.image_size, b.geometry), s),
+    }

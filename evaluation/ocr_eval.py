@@ -5,6 +5,7 @@ same run, memory and install size.
     python -m evaluation ocr-eval TEXT_SCENES_DIR [--engines tesseract rapidocr] [--bundle DIR]
 
 Accuracy is case-insensitive and ignores punctuation other than a decimal point (what is heard)."""
+
 from __future__ import annotations
 
 import json
@@ -74,15 +75,24 @@ def install_mb(dist: str, seen: set | None = None) -> float:
     return mb
 
 
-ENGINE_DIST = {"tesseract": ["tesserocr"], "rapidocr": ["rapidocr-onnxruntime"],
-               "ppocr-tesseract": ["tesserocr"]}  # + the shipped detector (bundles/text-detector), added below
+ENGINE_DIST = {
+    "tesseract": ["tesserocr"],
+    "rapidocr": ["rapidocr-onnxruntime"],
+    "ppocr-tesseract": ["tesserocr"],
+}  # + the shipped detector (bundles/text-detector), added below
 
 
-def evaluate_readers(folder: str | Path, engines=("ppocr-tesseract", "tesseract", "rapidocr"), bundle: str | None = None, threads: int = 2) -> dict:
+def evaluate_readers(
+    folder: str | Path,
+    engines=("ppocr-tesseract", "tesseract", "rapidocr"),
+    bundle: str | None = None,
+    threads: int = 2,
+) -> dict:
     from device.bundle import default_bundle_dir
     from device.captioner import Captioner
     from device.ocr import load_reader
     from device.ocr.tesseract import tessdata
+
     folder = Path(folder)
     truth = json.loads((folder / "truth.json").read_text())
     cap = Captioner(bundle or default_bundle_dir(), threads=threads)
@@ -100,9 +110,16 @@ def evaluate_readers(folder: str | Path, engines=("ppocr-tesseract", "tesseract"
             ms.append((time.perf_counter() - t0) * 1e3)
             hyp = " ".join(l.text for l in lines)
             ref = " ".join(t["lines"])
-            rows.append({"image": k, "kind": t["kind"], "difficulty": t["difficulty"], "read": hyp,
-                         "word": word_accuracy(t["lines"], hyp),
-                         "char": accuracy(list(" ".join(words(ref))), list(" ".join(words(hyp))))})
+            rows.append(
+                {
+                    "image": k,
+                    "kind": t["kind"],
+                    "difficulty": t["difficulty"],
+                    "read": hyp,
+                    "word": word_accuracy(t["lines"], hyp),
+                    "char": accuracy(list(" ".join(words(ref))), list(" ".join(words(hyp)))),
+                }
+            )
         enc = []
         for _ in range(30):  # the encoder, interleaved with nothing else: its median in this same run
             t0 = time.perf_counter()
@@ -112,19 +129,30 @@ def evaluate_readers(folder: str | Path, engines=("ppocr-tesseract", "tesseract"
         size = sum(install_mb(d, seen) for d in ENGINE_DIST[name])
         if name == "ppocr-tesseract":
             from device.ocr.text_detector import default_dir
+
             size += sum(f.stat().st_size for f in default_dir().iterdir()) / 1e6
         if "tesserocr" in ENGINE_DIST[name]:
             size += (Path(tessdata()) / "eng.traineddata").stat().st_size / 1e6
         groups = {}
         for key in ("clean", "hard", "sign", "label", "page"):
             sel = [r for r in rows if key in (r["difficulty"], r["kind"])]
-            groups[key] = {"images": len(sel), "word": float(np.mean([r["word"] for r in sel])),
-                           "char": float(np.mean([r["char"] for r in sel]))}
+            groups[key] = {
+                "images": len(sel),
+                "word": float(np.mean([r["word"] for r in sel])),
+                "char": float(np.mean([r["char"] for r in sel])),
+            }
         read_ms, enc_ms = statistics.median(ms), statistics.median(enc)
         report["engines"][name] = {
-            "version": reader.version, "accuracy": groups, "read_ms_median": read_ms, "encoder_ms_median": enc_ms,
-            "read_vs_encoder": read_ms / enc_ms, "rss_loaded_mb": loaded - before, "rss_after_mb": rss_mb() - before,
-            "install_mb": size, "worst": sorted(rows, key=lambda r: r["word"])[:5]}
+            "version": reader.version,
+            "accuracy": groups,
+            "read_ms_median": read_ms,
+            "encoder_ms_median": enc_ms,
+            "read_vs_encoder": read_ms / enc_ms,
+            "rss_loaded_mb": loaded - before,
+            "rss_after_mb": rss_mb() - before,
+            "install_mb": size,
+            "worst": sorted(rows, key=lambda r: r["word"])[:5],
+        }
         reader.close()
     return report
 
@@ -135,9 +163,13 @@ def print_report(r: dict) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, e in r["engines"].items():
         a = e["accuracy"]
-        cells = " | ".join(f"{a[k]['word']:.1%} / {a[k]['char']:.1%}" for k in ("clean", "hard", "sign", "label", "page"))
-        print(f"| {name} {e['version']} | {cells} | {e['read_vs_encoder']:.1f}x ({e['read_ms_median']:.0f} / "
-              f"{e['encoder_ms_median']:.2f} ms) | +{e['rss_after_mb']:.0f} MB | {e['install_mb']:.0f} MB |")
+        cells = " | ".join(
+            f"{a[k]['word']:.1%} / {a[k]['char']:.1%}" for k in ("clean", "hard", "sign", "label", "page")
+        )
+        print(
+            f"| {name} {e['version']} | {cells} | {e['read_vs_encoder']:.1f}x ({e['read_ms_median']:.0f} / "
+            f"{e['encoder_ms_median']:.2f} ms) | +{e['rss_after_mb']:.0f} MB | {e['install_mb']:.0f} MB |"
+        )
 
 
 def text_free(listing: Path, engine: str = "auto") -> dict:
@@ -146,6 +178,7 @@ def text_free(listing: Path, engine: str = "auto") -> dict:
     from device.ocr import load_configured
     from device.preprocess import load_image
     from device.reading import short_text
+
     paths = [listing.parent / line.strip() for line in listing.read_text().splitlines() if line.strip()]
     reader = load_configured(engine, 2)
     if reader is None:

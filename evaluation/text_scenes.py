@@ -5,6 +5,7 @@ hard (tilted in perspective, low contrast, blurred, noisy, smaller).
     python -m evaluation text-scenes OUT --backgrounds PHOTOS/ -n 200
 
 writes OUT/NNNN.jpg and OUT/truth.json {file: {"kind", "difficulty", "lines": [...]}}."""
+
 from __future__ import annotations
 
 import json
@@ -14,25 +15,161 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/liberation", "/usr/share/fonts/truetype/noto")
-FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansCondensed.ttf",
-         "LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf", "LiberationSerif-Regular.ttf",
-         "LiberationMono-Regular.ttf", "LiberationSansNarrow-Regular.ttf", "NotoSans-Regular.ttf",
-         "NotoSans-Bold.ttf", "NotoSerif-Regular.ttf")
+FONT_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/truetype/liberation",
+    "/usr/share/fonts/truetype/noto",
+)
+FONTS = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSansCondensed.ttf",
+    "LiberationSans-Regular.ttf",
+    "LiberationSans-Bold.ttf",
+    "LiberationSerif-Regular.ttf",
+    "LiberationMono-Regular.ttf",
+    "LiberationSansNarrow-Regular.ttf",
+    "NotoSans-Regular.ttf",
+    "NotoSans-Bold.ttf",
+    "NotoSerif-Regular.ttf",
+)
 FRAME = (640, 480)  # the camera frame the reader gets, pixels (the daemon captures 1280x960; half of it)
 
-SIGN_WORDS = ("EXIT", "ENTRANCE", "PLATFORM", "TOILETS", "PHARMACY", "BUS", "STOP", "OPEN", "CLOSED", "PUSH",
-              "PULL", "LIFT", "STAIRS", "CAFE", "POST", "OFFICE", "LIBRARY", "STATION", "NO", "SMOKING", "PARKING",
-              "RECEPTION", "ROOM", "KEEP", "LEFT", "RIGHT", "WAY", "OUT", "DANGER", "WET", "FLOOR", "TICKETS")
-LABEL_WORDS = ("organic", "milk", "whole", "wheat", "bread", "tomato", "soup", "rice", "pasta", "coffee", "tea",
-               "orange", "juice", "sugar", "salt", "olive", "oil", "best", "before", "keep", "refrigerated",
-               "ingredients", "water", "contains", "nuts", "serves", "net", "weight", "fresh", "green", "beans",
-               "apple", "honey", "butter", "cheese", "vanilla", "yogurt", "frozen", "peas", "dark", "chocolate")
-PAGE_WORDS = ("the", "of", "and", "to", "a", "in", "is", "for", "your", "appointment", "please", "bring", "this",
-              "letter", "with", "you", "on", "date", "at", "clinic", "dear", "customer", "account", "payment",
-              "due", "thank", "contact", "us", "if", "have", "any", "questions", "about", "service", "will",
-              "be", "from", "next", "month", "meeting", "room", "floor", "call", "number", "office", "hours",
-              "monday", "friday", "morning", "street", "new", "address", "information", "important", "read")
+SIGN_WORDS = (
+    "EXIT",
+    "ENTRANCE",
+    "PLATFORM",
+    "TOILETS",
+    "PHARMACY",
+    "BUS",
+    "STOP",
+    "OPEN",
+    "CLOSED",
+    "PUSH",
+    "PULL",
+    "LIFT",
+    "STAIRS",
+    "CAFE",
+    "POST",
+    "OFFICE",
+    "LIBRARY",
+    "STATION",
+    "NO",
+    "SMOKING",
+    "PARKING",
+    "RECEPTION",
+    "ROOM",
+    "KEEP",
+    "LEFT",
+    "RIGHT",
+    "WAY",
+    "OUT",
+    "DANGER",
+    "WET",
+    "FLOOR",
+    "TICKETS",
+)
+LABEL_WORDS = (
+    "organic",
+    "milk",
+    "whole",
+    "wheat",
+    "bread",
+    "tomato",
+    "soup",
+    "rice",
+    "pasta",
+    "coffee",
+    "tea",
+    "orange",
+    "juice",
+    "sugar",
+    "salt",
+    "olive",
+    "oil",
+    "best",
+    "before",
+    "keep",
+    "refrigerated",
+    "ingredients",
+    "water",
+    "contains",
+    "nuts",
+    "serves",
+    "net",
+    "weight",
+    "fresh",
+    "green",
+    "beans",
+    "apple",
+    "honey",
+    "butter",
+    "cheese",
+    "vanilla",
+    "yogurt",
+    "frozen",
+    "peas",
+    "dark",
+    "chocolate",
+)
+PAGE_WORDS = (
+    "the",
+    "of",
+    "and",
+    "to",
+    "a",
+    "in",
+    "is",
+    "for",
+    "your",
+    "appointment",
+    "please",
+    "bring",
+    "this",
+    "letter",
+    "with",
+    "you",
+    "on",
+    "date",
+    "at",
+    "clinic",
+    "dear",
+    "customer",
+    "account",
+    "payment",
+    "due",
+    "thank",
+    "contact",
+    "us",
+    "if",
+    "have",
+    "any",
+    "questions",
+    "about",
+    "service",
+    "will",
+    "be",
+    "from",
+    "next",
+    "month",
+    "meeting",
+    "room",
+    "floor",
+    "call",
+    "number",
+    "office",
+    "hours",
+    "monday",
+    "friday",
+    "morning",
+    "street",
+    "new",
+    "address",
+    "information",
+    "important",
+    "read",
+)
 
 
 def fonts() -> list[Path]:
@@ -43,7 +180,9 @@ def fonts() -> list[Path]:
 
 
 def _number(rng: random.Random) -> str:
-    return rng.choice([str(rng.randint(1, 99)), f"{rng.randint(1, 9)}.{rng.randint(10, 99)}", str(rng.randint(100, 999))])
+    return rng.choice(
+        [str(rng.randint(1, 99)), f"{rng.randint(1, 9)}.{rng.randint(10, 99)}", str(rng.randint(100, 999))]
+    )
 
 
 def text_for(kind: str, rng: random.Random) -> list[str]:
@@ -71,8 +210,10 @@ def _perspective_coeffs(src: list[tuple[float, float]], dst: list[tuple[float, f
     """PIL's PERSPECTIVE data: maps output (dst) points back to input (src) points."""
     a, b = [], []
     for (x, y), (u, v) in zip(dst, src):
-        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y]); b.append(u)
-        a.append([0, 0, 0, x, y, 1, -v * x, -v * y]); b.append(v)
+        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        b.append(u)
+        a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        b.append(v)
     return list(np.linalg.solve(np.asarray(a, float), np.asarray(b, float)))
 
 
@@ -99,8 +240,10 @@ def render(kind: str, hard: bool, background: Image.Image, rng: random.Random, f
         ink, paper = paper, (rng.randint(0, 30), rng.randint(40, 110), rng.randint(0, 60))  # light on green/blue
     if hard:  # low contrast: ink and paper pulled towards each other
         mix = rng.uniform(0.25, 0.45)
-        ink, paper = (tuple(int(i + (p - i) * mix) for i, p in zip(ink, paper)),
-                      tuple(int(p - (p - i) * mix * 0.5) for i, p in zip(ink, paper)))
+        ink, paper = (
+            tuple(int(i + (p - i) * mix) for i, p in zip(ink, paper)),
+            tuple(int(p - (p - i) * mix * 0.5) for i, p in zip(ink, paper)),
+        )
     panel = Image.new("RGB", (pw, ph), paper)
     d = ImageDraw.Draw(panel)
     y = px // 2
@@ -112,15 +255,21 @@ def render(kind: str, hard: bool, background: Image.Image, rng: random.Random, f
     mask = Image.new("L", (pw, ph), 255)
     if hard:  # tilted: the panel's corners moved by up to 12% of its size
         j = 0.12
-        dst = [(rng.uniform(0, j) * pw, rng.uniform(0, j) * ph), (pw - rng.uniform(0, j) * pw, rng.uniform(0, j) * ph),
-               (pw - rng.uniform(0, j) * pw, ph - rng.uniform(0, j) * ph), (rng.uniform(0, j) * pw, ph - rng.uniform(0, j) * ph)]
+        dst = [
+            (rng.uniform(0, j) * pw, rng.uniform(0, j) * ph),
+            (pw - rng.uniform(0, j) * pw, rng.uniform(0, j) * ph),
+            (pw - rng.uniform(0, j) * pw, ph - rng.uniform(0, j) * ph),
+            (rng.uniform(0, j) * pw, ph - rng.uniform(0, j) * ph),
+        ]
         c = _perspective_coeffs([(0, 0), (pw, 0), (pw, ph), (0, ph)], dst)
         panel = panel.transform((pw, ph), Image.PERSPECTIVE, c, Image.BICUBIC)
         mask = mask.transform((pw, ph), Image.PERSPECTIVE, c, Image.BICUBIC)
     bg.paste(panel, (x0, y0), mask)
     if hard:
         bg = bg.filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 1.4)))
-        arr = np.asarray(bg, np.float32) + np.random.default_rng(rng.randrange(2**32)).normal(0, rng.uniform(6, 14), (h, w, 3))
+        arr = np.asarray(bg, np.float32) + np.random.default_rng(rng.randrange(2**32)).normal(
+            0, rng.uniform(6, 14), (h, w, 3)
+        )
         bg = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     return bg, lines
 

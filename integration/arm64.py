@@ -2,6 +2,7 @@
 under qemu-user-static. `./run.sh pi-check` installs seesay into it and captions there, so a bundle
 is judged on the int8 kernels an aarch64 device runs.
 Needs root (debootstrap, chroot, mounts). Timings under emulation mean nothing: none are reported."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ def _sh(argv: list[str], what: str, **kw) -> subprocess.CompletedProcess:
     try:
         r = subprocess.run(argv, capture_output=True, text=True, **kw)
     except FileNotFoundError as e:
-        raise EmulationError(f"{what}: {argv[0]} is not installed (sudo apt install qemu-user-static debootstrap)") from e
+        raise EmulationError(
+            f"{what}: {argv[0]} is not installed (sudo apt install qemu-user-static debootstrap)"
+        ) from e
     if r.returncode != 0:
         raise EmulationError(f"{what} failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-800:]}")
     return r
@@ -46,12 +49,16 @@ def ensure_binfmt() -> None:
         try:
             _sh(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], "mounting binfmt_misc")
         except EmulationError as e:
-            raise EmulationError(f"{e}. This machine does not let binfmt_misc be mounted (a container without "
-                                 "privileges?): arm64 programs cannot run here") from None
+            raise EmulationError(
+                f"{e}. This machine does not let binfmt_misc be mounted (a container without "
+                "privileges?): arm64 programs cannot run here"
+            ) from None
     if not (BINFMT / "qemu-aarch64").exists():
         _sh(["update-binfmts", "--enable", "qemu-aarch64"], "registering qemu-aarch64 (apt install qemu-user-static)")
     if "enabled" not in (BINFMT / "qemu-aarch64").read_text():
-        raise EmulationError("the qemu-aarch64 binfmt handler is registered but disabled: update-binfmts --enable qemu-aarch64")
+        raise EmulationError(
+            "the qemu-aarch64 binfmt handler is registered but disabled: update-binfmts --enable qemu-aarch64"
+        )
 
 
 def ensure_base(log=print) -> Path:
@@ -82,9 +89,13 @@ def fresh_root(log=print) -> Path:
 def _mounts(root: Path) -> list[tuple[list[str], Path]]:
     # no /sys: with both this machine's /proc and /sys in view, TFLite's CPU probe (cpuinfo) reads x86
     # CPU descriptions as arm64 ones and the interpreter segfaults at start (either one alone is fine)
-    return [(["-t", "proc", "proc"], root / "proc"), (["--bind", "/dev"], root / "dev"), (["--bind", "/dev/pts"], root / "dev/pts"),
-            (["--bind", str(APT_CACHE)], root / "var/cache/apt/archives"),
-            (["--bind", str(PIP_CACHE)], root / "root/.cache/pip")]
+    return [
+        (["-t", "proc", "proc"], root / "proc"),
+        (["--bind", "/dev"], root / "dev"),
+        (["--bind", "/dev/pts"], root / "dev/pts"),
+        (["--bind", str(APT_CACHE)], root / "var/cache/apt/archives"),
+        (["--bind", str(PIP_CACHE)], root / "root/.cache/pip"),
+    ]
 
 
 def unmount_all(root: Path) -> None:
@@ -118,15 +129,20 @@ def mounted(root: Path):
 
 def run_in(root: Path, script: str, timeout: float = 3600) -> subprocess.CompletedProcess:
     """bash -c SCRIPT inside the root, as root, output captured."""
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-           "HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(["chroot", str(root), "/bin/bash", "-c", script], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": "/root",
+        "DEBIAN_FRONTEND": "noninteractive",
+    }
+    return subprocess.run(
+        ["chroot", str(root), "/bin/bash", "-c", script], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def run_device(root: Path, args: str) -> subprocess.CompletedProcess:
-    """`python -m device ARGS` as installed in the root (its venv, from its app folder)."""
-    return run_in(root, f"cd {INSTALLED_APP} && {INSTALLED_PYTHON} -m device {args}")
+    """`seesay ARGS` as installed in the root (the command on PATH), run from / as a user would."""
+    return run_in(root, f"cd / && seesay {args}")
 
 
 def installed(root: Path) -> bool:
@@ -135,8 +151,15 @@ def installed(root: Path) -> bool:
 
 def caption_args(bundle: str | Path, beam: int | None = None, grounding: bool = True) -> list[str]:
     """`device caption` options for one JSON answer per photo: the same on both machines."""
-    return ["caption", "--json", "--caption-anyway", "--bundle", str(bundle), *(["--beam", str(beam)] if beam else []),
-            *([] if grounding else ["--no-grounding"])]
+    return [
+        "caption",
+        "--json",
+        "--caption-anyway",
+        "--bundle",
+        str(bundle),
+        *(["--beam", str(beam)] if beam else []),
+        *([] if grounding else ["--no-grounding"]),
+    ]
 
 
 def answers(stdout: str) -> dict[str, dict]:
@@ -144,8 +167,9 @@ def answers(stdout: str) -> dict[str, dict]:
     return {Path(j["image"]).name: j for j in map(json.loads, stdout.splitlines())}
 
 
-def captions_in_root(root: Path, bundle: str | Path, photos: list[Path], beam: int | None = None,
-                     grounding: bool = True, batch: int = 50) -> dict[str, dict]:
+def captions_in_root(
+    root: Path, bundle: str | Path, photos: list[Path], beam: int | None = None, grounding: bool = True, batch: int = 50
+) -> dict[str, dict]:
     """photo name -> the installed device CLI's JSON answer, captioned inside the arm64 root with
     its own Python, numpy and aarch64 TFLite runtime. The bundle and photos are copied in for the
     call and removed after it."""
@@ -163,9 +187,11 @@ def captions_in_root(root: Path, bundle: str | Path, photos: list[Path], beam: i
         names = [p.name for p in photos]
         with mounted(root):
             for i in range(0, len(names), batch):  # one interpreter start per batch: they take seconds under qemu
-                r = run_device(root, f"{opts} " + " ".join(f"{inside}/photos/{n}" for n in names[i:i + batch]))
+                r = run_device(root, f"{opts} " + " ".join(f"{inside}/photos/{n}" for n in names[i : i + batch]))
                 if r.returncode != 0:
-                    raise EmulationError(f"captioning in the arm64 root failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
+                    raise EmulationError(
+                        f"captioning in the arm64 root failed (exit {r.returncode}): {r.stderr.strip()[-800:]}"
+                    )
                 out.update(answers(r.stdout))
     finally:
         shutil.rmtree(work, ignore_errors=True)

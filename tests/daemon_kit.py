@@ -1,5 +1,6 @@
 """Helpers the daemon and reading tests share: an in-process daemon whose answers are waited on as
 events (its on_answer callback), a press counter for DoublePress, and a tap on a MockFactory pin."""
+
 from __future__ import annotations
 
 import faulthandler
@@ -13,7 +14,6 @@ from device.captioner import Captioner
 from device.config import Config, replace
 from device.daemon import Daemon
 from device.speech import EspeakLibrary, Speaker
-
 
 # the synthetic scenes are flat drawings and the tiny test model is unsure of everything: a frame
 # check and a caption threshold that let the daemon's mechanics be tested on them
@@ -38,13 +38,23 @@ class AnswerWatch:
 
 def make_daemon(bundle, images, tmp_path, camera=None, loader=None, sink=None, reader=None):
     """A started daemon on the file camera and a WAV sink, its loop on a thread: (daemon, thread)."""
-    cfg = replace(Config(), model={"bundle": str(bundle)}, camera={"source": "files", "path": str(images)},
-                  speech={"output": "wav", "wav_dir": str(tmp_path / "wav")},
-                  behaviour=PERMISSIVE)
+    cfg = replace(
+        Config(),
+        model={"bundle": str(bundle)},
+        camera={"source": "files", "path": str(images)},
+        speech={"output": "wav", "wav_dir": str(tmp_path / "wav")},
+        behaviour=PERMISSIVE,
+    )
     speaker = Speaker(lambda: EspeakLibrary(rate_wpm=400), sink or WavSink(tmp_path / "wav"))
     watch = AnswerWatch()
-    d = Daemon(cfg, camera or FileCamera(images), speaker, loader or (lambda: Captioner(bundle)), reader=reader,
-               on_answer=watch)
+    d = Daemon(
+        cfg,
+        camera or FileCamera(images),
+        speaker,
+        loader or (lambda: Captioner(bundle)),
+        reader=reader,
+        on_answer=watch,
+    )
     d.watch = watch
     d.start()
     th = threading.Thread(target=d.run, daemon=True)
@@ -86,6 +96,28 @@ class Events:
         with self.cond:
             assert self.cond.wait_for(lambda: len(self.got) >= n, timeout), f"only {self.got}"
         return [k for k, _ in self.got]
+
+
+def wav_said(wav_dir, count: int = 1, timeout: float = 60.0) -> None:
+    """Wait until wav_dir holds count whole WAVs (a header is written at close), then a little: a
+    keyboard press while the daemon still talks would only stop it."""
+    import wave
+    from pathlib import Path
+
+    def whole(p) -> bool:
+        try:
+            with wave.open(str(p)) as w:
+                return w.getnframes() > 0
+        except (EOFError, wave.Error):
+            return False
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        wavs = sorted(Path(wav_dir).glob("*.wav"))
+        if len(wavs) >= count and all(whole(p) for p in wavs[:count]):
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
 
 
 def tap(pin, down_s=0.03):

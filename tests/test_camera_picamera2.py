@@ -1,6 +1,7 @@
 """The Pi camera class against a stand-in picamera2 module that follows the real API (the module is
 Raspberry Pi OS' python3-picamera2, which this machine cannot install): the methods and keywords
 seesay calls exist with the real names and signatures, so a rename on our side fails here."""
+
 import sys
 import types
 
@@ -19,8 +20,16 @@ def standin(cameras: int, fail_capture_after: int | None = None, gone_on_open: b
     class Picamera2:
         @staticmethod
         def global_camera_info() -> list[dict]:
-            return [{"Model": "imx708", "Location": 2, "Rotation": 180, "Id": f"/base/soc/i2c0mux/i2c@1/imx708@1a-{i}",
-                     "Num": i} for i in range(cameras)]
+            return [
+                {
+                    "Model": "imx708",
+                    "Location": 2,
+                    "Rotation": 180,
+                    "Id": f"/base/soc/i2c0mux/i2c@1/imx708@1a-{i}",
+                    "Num": i,
+                }
+                for i in range(cameras)
+            ]
 
         def __init__(self, camera_num=0, verbose_console=None, tuning=None, allocator=None):
             # the real one indexes the listing: IndexError with no camera (or the ribbon cable come loose)
@@ -28,12 +37,28 @@ def standin(cameras: int, fail_capture_after: int | None = None, gone_on_open: b
             self.config, self.started = None, False
             state["open"] += 1
 
-        def create_still_configuration(self, main={}, lores=None, raw={}, transform=None, colour_space=None,
-                                       buffer_count=1, controls={}, display=None, encode=None, queue=True,
-                                       sensor={}, use_case="still"):
+        def create_still_configuration(
+            self,
+            main={},
+            lores=None,
+            raw={},
+            transform=None,
+            colour_space=None,
+            buffer_count=1,
+            controls={},
+            display=None,
+            encode=None,
+            queue=True,
+            sensor={},
+            use_case="still",
+        ):
             assert set(main) <= {"size", "format", "stride", "framesize", "preserve_ar"}, main
-            return {"use_case": use_case, "main": {"format": "BGR888", "size": (4608, 2592), **main},
-                    "buffer_count": buffer_count, "queue": queue}
+            return {
+                "use_case": use_case,
+                "main": {"format": "BGR888", "size": (4608, 2592), **main},
+                "buffer_count": buffer_count,
+                "queue": queue,
+            }
 
         def configure(self, camera_config=None):
             self.config = camera_config

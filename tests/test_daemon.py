@@ -1,5 +1,6 @@
 """The daemon with the real int8 bundle, real espeak-ng and the file camera; only the speaker
 (WAV sink) and, in one test, the camera's failure are stand-ins at the hardware edge."""
+
 import os
 import json
 import queue
@@ -24,7 +25,7 @@ from device.daemon import SAY
 from device.errors import CameraError
 
 from .conftest import ROOT
-from .daemon_kit import ask, make_daemon, stop
+from .daemon_kit import ask, make_daemon, stop, wav_said
 
 
 def test_press_describes_and_long_press_repeats(bundle, scene_dir, tmp_path):
@@ -53,6 +54,7 @@ def test_dark_frame_corrupt_jpeg_and_vanishing_camera_are_spoken(bundle, tmp_pat
                 FlakyCamera.fail_next = False
                 raise CameraError("camera unplugged")
             return super().capture()
+
     d, th = make_daemon(bundle, folder, tmp_path, camera=FlakyCamera(folder))
     assert ask(d).text == SAY["covered"]  # black: nothing in view
     assert ask(d).text == SAY["image"]
@@ -76,7 +78,9 @@ def test_broken_bundle_is_spoken_and_daemon_lives(bundle, scene_dir, tmp_path):
     stop(d, th)
 
 
-def test_a_camera_that_returns_nothing_or_an_empty_frame_and_a_sink_that_fails_to_stop_cost_one_answer(bundle, scene_dir, tmp_path):
+def test_a_camera_that_returns_nothing_or_an_empty_frame_and_a_sink_that_fails_to_stop_cost_one_answer(
+    bundle, scene_dir, tmp_path
+):
     """Faults nobody planned for, at the hardware edge: a driver handing back None, then an empty
     frame; a sound device that errors when speech is cut. Each press still gets its one answer and
     the daemon goes on describing."""
@@ -114,6 +118,7 @@ def test_failing_speaker_does_not_kill_the_daemon(bundle, scene_dir, tmp_path):
     class DeadSink(WavSink):
         def begin(self, rate):
             raise OSError("speaker unplugged")
+
     d, th = make_daemon(bundle, scene_dir, tmp_path, sink=DeadSink(tmp_path / "w"))
     for _ in range(3):
         assert ask(d).kind == "caption"
@@ -125,6 +130,7 @@ def test_failing_speaker_does_not_kill_the_daemon(bundle, scene_dir, tmp_path):
 def test_300_random_presses_with_bursts_and_holds_get_exactly_one_answer_each(bundle, scene_dir, tmp_path):
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
+
     factory = MockFactory()
     d, th = make_daemon(bundle, scene_dir, tmp_path)
     d.speaker.wait(10)
@@ -190,15 +196,22 @@ def test_500_captions_in_a_row_do_not_grow_memory(bundle, scene_dir, tmp_path):
 
 def test_run_under_sd_notify_ready_watchdog_and_sigterm(bundle, scene_dir, tmp_path):
     conf = tmp_path / "seesay.toml"
-    conf.write_text(f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
-                    f'[button]\nkind = "none"\n[speech]\noutput = "wav"\nwav_dir = "{tmp_path / "wav"}"\n')
+    conf.write_text(
+        f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
+        f'[button]\nkind = "none"\n[speech]\noutput = "wav"\nwav_dir = "{tmp_path / "wav"}"\n'
+    )
     sock_path = tmp_path / "notify"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
     sock.settimeout(30)
     env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="800000")
-    p = subprocess.Popen([sys.executable, "-m", "device", "run", "--config", str(conf)], cwd=ROOT, env=env,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "device", "run", "--config", str(conf)],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     msgs = []
     while not any("WATCHDOG=1" in m for m in msgs) or not any("READY=1" in m for m in msgs):
         msgs.append(sock.recv(1024).decode())
@@ -213,13 +226,22 @@ def test_daemon_whose_button_cannot_be_set_up_says_so_and_exits_with_the_fix(bun
     """Not "Ready." and then a traceback: the wearer hears that the button is not working, the log
     says how to fix it, and the exit code lets systemd retry."""
     from device.app import make_speaker
+
     wav, ref = tmp_path / "wav", tmp_path / "ref"
     conf = tmp_path / "seesay.toml"
-    conf.write_text(f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
-                    f'[button]\nkind = "gpio"\n[speech]\noutput = "wav"\nwav_dir = "{wav}"\n')
+    conf.write_text(
+        f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
+        f'[button]\nkind = "gpio"\n[speech]\noutput = "wav"\nwav_dir = "{wav}"\n'
+    )
     env = dict(os.environ, GPIOZERO_PIN_FACTORY="no-such-pin-library")
-    r = subprocess.run([sys.executable, "-m", "device", "run", "--config", str(conf)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "device", "run", "--config", str(conf)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2, r.stderr
     assert "error: the button on GPIO17 could not be set up" in r.stderr and "python3-lgpio" in r.stderr
     assert "Traceback" not in r.stderr
@@ -250,31 +272,52 @@ def test_check_config_cli(tmp_path):
     good, bad = tmp_path / "g.toml", tmp_path / "b.toml"
     good.write_text('[model]\nbeam = 1\n')
     bad.write_text('[model]\nbeem = 1\n')
-    r = subprocess.run([sys.executable, "-m", "device", "run", "--config", str(good), "--check-config"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "device", "run", "--config", str(good), "--check-config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and "config OK" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "device", "run", "--config", str(bad), "--check-config"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "device", "run", "--config", str(bad), "--check-config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "model.beem" in r.stderr
 
 
 def test_doctor_reports_each_part(bundle, scene_dir, tmp_path):
     conf = tmp_path / "seesay.toml"
-    conf.write_text(f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
-                    f'[button]\nkind = "none"\n[speech]\noutput = "wav"\nwav_dir = "{tmp_path}"\n')
-    r = subprocess.run([sys.executable, "-m", "device", "doctor", "--config", str(conf)], cwd=ROOT, capture_output=True, text=True)
+    conf.write_text(
+        f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
+        f'[button]\nkind = "none"\n[speech]\noutput = "wav"\nwav_dir = "{tmp_path}"\n'
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "device", "doctor", "--config", str(conf)], cwd=ROOT, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     for part in ("config", "bundle", "backend", "camera", "speech synthesis", "audio output", "button"):
         assert f"[ OK ] {part}:" in r.stdout
     assert "[warn] Edge TPU" in r.stdout  # not installed here, and not required by this config
     conf.write_text(conf.read_text().replace(str(bundle), str(tmp_path / "nobundle")))
-    r = subprocess.run([sys.executable, "-m", "device", "doctor", "--config", str(conf)], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "device", "doctor", "--config", str(conf)], cwd=ROOT, capture_output=True, text=True
+    )
     assert r.returncode == 1 and "[FAIL] bundle" in r.stdout and "some checks failed" in r.stdout
 
 
 def _mount_namespaces() -> bool:
-    return shutil.which("unshare") is not None and subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+    return (
+        shutil.which("unshare") is not None
+        and subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+    )
 
 
-@pytest.mark.skipif(not _mount_namespaces(), reason="needs a private mount namespace (unshare -m, as root) to make / read-only")
+@pytest.mark.skipif(
+    not _mount_namespaces(), reason="needs a private mount namespace (unshare -m, as root) to make / read-only"
+)
 @pytest.mark.parametrize("disk", ["read-only", "full"])
 def test_the_daemon_answers_with_a_read_only_root_and_state_or_a_full_disk(bundle, scene_dir, tmp_path, disk):
     """As with the overlay root the README recommends (/ and /var/lib/seesay read-only), or with every
@@ -285,34 +328,48 @@ def test_the_daemon_answers_with_a_read_only_root_and_state_or_a_full_disk(bundl
     for d in (state, sound, tmp):
         d.mkdir()
     conf = tmp_path / "seesay.toml"
-    conf.write_text(f'[model]\nbundle = "{state / "bundle"}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
-                    f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{sound}"\n'
-                    '[behaviour]\nmin_brightness = 10.0\nmin_highlight = 0.0\nmin_detail = 0.0\ncaption_min_logprob = -20.0\n')
+    conf.write_text(
+        f'[model]\nbundle = "{state / "bundle"}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
+        f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{sound}"\nearcons = false\n'
+        '[behaviour]\nmin_brightness = 10.0\nmin_highlight = 0.0\nmin_detail = 0.0\ncaption_min_logprob = -20.0\n'
+    )
     size_k = sum(f.stat().st_size for f in (tmp_path / "staged" / "bundle").iterdir()) // 1024 + 64
     if disk == "read-only":
-        setup = (f"cp -r {tmp_path / 'staged' / 'bundle'} {state}/ && mount --bind {state} {state} && mount -o remount,bind,ro {state}\n"
-                 f"mount --bind {sound} {sound}\nmount -o remount,bind,ro /\n"
-                 f"! touch {tmp}/probe 2>/dev/null && ! touch {state}/probe 2>/dev/null || exit 90\n")
+        setup = (
+            f"cp -r {tmp_path / 'staged' / 'bundle'} {state}/ && mount --bind {state} {state} && mount -o "
+            f"remount,bind,ro {state}\n"
+            f"mount --bind {sound} {sound}\nmount -o remount,bind,ro /\n"
+            f"! touch {tmp}/probe 2>/dev/null && ! touch {state}/probe 2>/dev/null || exit 90\n"
+        )
     else:  # every place it could write: tmpfs filled to the last block
-        setup = (f"mount -t tmpfs -o size={size_k}k tmpfs {state} && cp -r {tmp_path / 'staged' / 'bundle'} {state}/\n"
-                 f"mount -t tmpfs -o size=64k tmpfs {tmp}\n"
-                 f"for d in {state} {tmp}; do dd if=/dev/zero of=$d/fill bs=4k 2>/dev/null || true; done\n"  # dd ends at "no space left"
-                 f"! echo x 2>/dev/null >{state}/probe || exit 90\n")
-    script = f"set -e\nmount --make-rprivate /\n{setup}exec {sys.executable} -m device run --config {conf} --answers-json\n"
+        setup = (
+            f"mount -t tmpfs -o size={size_k}k tmpfs {state} && cp -r {tmp_path / 'staged' / 'bundle'} {state}/\n"
+            f"mount -t tmpfs -o size=64k tmpfs {tmp}\n"
+            f"for d in {state} {tmp}; do dd if=/dev/zero of=$d/fill bs=4k 2>/dev/null || true; done\n"  # dd: to "no space left"
+            f"! echo x 2>/dev/null >{state}/probe || exit 90\n"
+        )
+    script = (
+        f"set -e\nmount --make-rprivate /\n{setup}exec {sys.executable} -m device run --config {conf} --answers-json\n"
+    )
     env = dict(os.environ, TMPDIR=str(tmp), HOME=str(tmp))
-    p = subprocess.Popen(["unshare", "-m", "bash", "-c", script], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        ["unshare", "-m", "bash", "-c", script],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     records = AnswerRecords(p)
     assert records.next(60) == {"event": "ready"}, f"not ready (exit {p.poll()})"
+    wav_said(sound)  # "Ready." said: a press while it talks would only stop it
     answers = []
     for k in range(3):
         p.stdin.write("\n")
         p.stdin.flush()
         answers.append(records.next(60))
-        said = sorted(sound.glob("*.wav"))[-1]  # a press while it talks would stop it: wait until it is said
-        while _seconds(said) == 0 and p.poll() is None:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        wav_said(sound, 2 + k)  # "Ready." and one WAV per answer (no earcons here)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 0, err[-2000:]
     assert [a["kind"] for a in answers] == ["caption"] * 3 and "Traceback" not in err, (answers, err[-2000:])
@@ -330,4 +387,6 @@ class AnswerRecords:
         try:
             return json.loads(self.lines.get(timeout=timeout))
         except queue.Empty:
-            raise AssertionError(f"no answer record within {timeout} s (exit {self.p.poll()})") from None
+            self.p.kill()
+            err = self.p.stderr.read()[-3000:] if self.p.stderr else ""
+            raise AssertionError(f"no answer record within {timeout} s (exit {self.p.poll()}): {err}") from None

@@ -38,15 +38,35 @@ def test_token_txt_karpathy_and_coco_formats(tmp_path, image_dir):
     assert [len(x.captions) for x in s] == [2, 1]
 
     kar = tmp_path / "dataset_flickr8k.json"
-    kar.write_text(json.dumps({"images": [{"filename": "im2.jpg", "split": "train",
-                                           "sentences": [{"raw": "A blue thing."}, {"tokens": ["a", "thing"]}]}]}))
+    kar.write_text(
+        json.dumps(
+            {
+                "images": [
+                    {
+                        "filename": "im2.jpg",
+                        "split": "train",
+                        "sentences": [{"raw": "A blue thing."}, {"tokens": ["a", "thing"]}],
+                    }
+                ]
+            }
+        )
+    )
     s, _ = load_dataset(kar, image_dir)
     assert s[0].captions == ("A blue thing.", "a thing")
 
     coco = tmp_path / "captions_val2014.json"
-    coco.write_text(json.dumps({"images": [{"id": 7, "file_name": "im1.jpg"}, {"id": 8, "file_name": "im2.jpg"}],
-                                "annotations": [{"image_id": 7, "caption": "x y"}, {"image_id": 8, "caption": "z"},
-                                                {"image_id": 7, "caption": "w"}]}))
+    coco.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 7, "file_name": "im1.jpg"}, {"id": 8, "file_name": "im2.jpg"}],
+                "annotations": [
+                    {"image_id": 7, "caption": "x y"},
+                    {"image_id": 8, "caption": "z"},
+                    {"image_id": 7, "caption": "w"},
+                ],
+            }
+        )
+    )
     s, _ = load_dataset(coco, image_dir)
     assert {x.image.name: len(x.captions) for x in s} == {"im1.jpg": 2, "im2.jpg": 1}
 
@@ -80,6 +100,7 @@ def test_real_flickr8k_loads_739_images_with_5_captions():
 
 def test_official_splits_beside_the_captions_give_train_plus_none_and_dev():
     from training.data import find_splits, split_by_lists
+
     d = FLICKR.parent / "flickr8k-224"
     if not (d / "splits").is_dir():
         pytest.skip(f"{d} (the 7,091-photo Flickr8k set) is not here")
@@ -91,6 +112,7 @@ def test_official_splits_beside_the_captions_give_train_plus_none_and_dev():
 
 def test_a_split_naming_an_image_twice_or_no_data_is_refused(scenes, tmp_path):
     from training.data import split_by_lists
+
     samples, _ = load_dataset(scenes)
     names = [s.image.name for s in samples]
     (tmp_path / "a.txt").write_text("\n".join(names[:10]))
@@ -109,6 +131,7 @@ def test_training_and_device_give_the_pixels_of_the_geometry(tmp_path, geometry)
     from PIL import Image
     from training.features import load_pixels
     from device.preprocess import to_model_input
+
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
     f = tmp_path / "photo.png"

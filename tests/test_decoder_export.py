@@ -1,5 +1,6 @@
 """The decoder step as exported for TFLite: the same float function as the Keras step, and in int8
 without the concatenation that squeezed the word embedding onto the context's grid."""
+
 import numpy as np
 import pytest
 
@@ -11,6 +12,7 @@ def test_split_step_is_the_keras_step(cell):
     from convert.split_step import split_step
     from training.config import ModelConfig
     from training.model import build_decoder_step
+
     cfg = ModelConfig(**{**TINY_MODEL, "vocab_size": 50, "cell": cell})
     decoder = build_decoder_step(cfg)
     rng = np.random.default_rng(1)
@@ -33,6 +35,7 @@ def test_split_step_is_the_keras_step(cell):
 
 def test_int8_decoder_keeps_the_embedding_on_its_own_grid(bundle):
     from device.backends.litert import make_interpreter
+
     it = make_interpreter(bundle / "decoder.tflite", xnnpack=False)  # every op and constant visible
     tensors = it.get_tensor_details()
     int8_ops = [op for op in it._get_ops_details() if tensors[op["outputs"][0]]["dtype"] == np.int8]
@@ -43,7 +46,9 @@ def test_int8_decoder_keeps_the_embedding_on_its_own_grid(bundle):
     gather = next(op for op in int8_ops if op["op_name"] == "GATHER")
     table, row = tensors[gather["inputs"][0]], tensors[gather["outputs"][0]]
     scale = row["quantization_parameters"]["scales"][0]
-    biggest = np.abs(it.get_tensor(table["index"]).astype(np.int32) - row["quantization_parameters"]["zero_points"][0]).max()
+    biggest = np.abs(
+        it.get_tensor(table["index"]).astype(np.int32) - row["quantization_parameters"]["zero_points"][0]
+    ).max()
     assert biggest >= 100, f"the embedding uses only {biggest} of 127 int8 steps (scale {scale})"
 
 
@@ -52,6 +57,7 @@ def test_int8_decoder_has_static_shapes(bundle):
     int32 ops are not XNNPACK's and cut the step into more delegate partitions, each a hand-over
     per word (Flickr8k model: four partitions before, two after)."""
     from device.backends.litert import make_interpreter
+
     ops = make_interpreter(bundle / "decoder.tflite", num_threads=1)._get_ops_details()
     names = {op["op_name"] for op in ops}
     assert not names & {"SHAPE", "REDUCE_PROD", "PACK", "LESS", "SELECT_V2"}, names

@@ -1,5 +1,6 @@
 """tf.distribute: two replicas (this CPU split into two logical devices) reach the weights one replica
 reaches at the same global batch. Each run is its own process: devices are fixed at TF's start."""
+
 import json
 import os
 import subprocess
@@ -39,9 +40,14 @@ def test_two_replicas_reach_the_weights_of_one_at_the_same_global_batch(scenes, 
     flats = []
     for n, lr in ((1, 2e-3), (2, 2e-3), (1, 0.0)):  # the last: the initial weights, untrained
         out = tmp_path / f"r{n}_{lr}"
-        r = subprocess.run([sys.executable, "-c", RUN, str(n), str(scenes), str(out), json.dumps(TINY_MODEL), str(lr)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600,
-                           env=dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2"))
+        r = subprocess.run(
+            [sys.executable, "-c", RUN, str(n), str(scenes), str(out), json.dumps(TINY_MODEL), str(lr)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2"),
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         flats.append(np.load(out / "flat.npy"))
     one, two, init = flats
@@ -75,6 +81,7 @@ np.save(out + "/flat.npy", np.concatenate(ws))
 
 def _free_ports(n):
     import socket
+
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
         s.bind(("127.0.0.1", 0))
@@ -93,11 +100,32 @@ def test_multiworker_training_on_two_local_processes_keeps_the_workers_in_step(s
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for i in range(2):
-        env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2",
-                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
-        procs.append(subprocess.Popen([sys.executable, "-c", MULTI, str(scenes), str(tmp_path / f"w{i}"), json.dumps(TINY_MODEL), str(i),
-                                       str(tmp_path / "train.txt"), str(tmp_path / "val.txt")],
-                                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(ROOT),
+            TF_CPP_MIN_LOG_LEVEL="2",
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    MULTI,
+                    str(scenes),
+                    str(tmp_path / f"w{i}"),
+                    json.dumps(TINY_MODEL),
+                    str(i),
+                    str(tmp_path / "train.txt"),
+                    str(tmp_path / "val.txt"),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]

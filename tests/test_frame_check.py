@@ -1,5 +1,6 @@
 """The frame check every path shares: degraded frames get their advice, ordinary photos are let through.
 The thresholds themselves are chosen on dev photos by `python -m evaluation frame-check`."""
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont

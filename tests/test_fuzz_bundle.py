@@ -1,6 +1,7 @@
 """Property-based fuzzing (Hypothesis) of what a user or another machine hands the device: the bundle
 manifest and the vocabulary file. Whatever the file says, loading it (and a Captioner on it) either
 works or raises a SeesayError that names the bundle: never another exception, never a traceback."""
+
 import json
 import shutil
 
@@ -16,9 +17,16 @@ from .conftest import ROOT
 SHIPPED = ROOT / "bundles" / "flickr8k"
 EXAMPLES = 150  # per property: a few seconds each, the suite stays short
 
-odd = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=True),
-                st.sampled_from(["", "..", "../x", "/etc/passwd", "a\0b", "x" * 5000, "encoder.tflite", "int8", "squash"]),
-                st.text(max_size=20), st.lists(st.integers(-3, 3), max_size=4), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
+odd = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True),
+    st.sampled_from(["", "..", "../x", "/etc/passwd", "a\0b", "x" * 5000, "encoder.tflite", "int8", "squash"]),
+    st.text(max_size=20),
+    st.lists(st.integers(-3, 3), max_size=4),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
 
 
 def _paths(d, prefix=()):
@@ -43,6 +51,7 @@ def work(tmp_path_factory):
 
 def _load_and_open(b):
     from device.captioner import Captioner
+
     bundle = load_bundle(b, verify=False)
     Captioner(bundle).close()
 
@@ -75,8 +84,12 @@ def test_any_changed_or_missing_manifest_entry_is_a_clear_bundle_error(work, dat
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.one_of(st.binary(max_size=200).map(lambda x: x.decode("latin-1")),
-                      st.builds(json.dumps, st.one_of(odd, st.fixed_dictionaries({"words": st.lists(odd, max_size=6)})))))
+@given(
+    text=st.one_of(
+        st.binary(max_size=200).map(lambda x: x.decode("latin-1")),
+        st.builds(json.dumps, st.one_of(odd, st.fixed_dictionaries({"words": st.lists(odd, max_size=6)}))),
+    )
+)
 def test_any_vocabulary_file_is_a_clear_bundle_error(work, text):
     b, good = work
     keep = (b / "vocab.json").read_text()
@@ -106,10 +119,20 @@ def test_a_manifest_naming_a_file_outside_the_bundle_is_refused(work, tmp_path, 
         (b / "manifest.json").write_text(json.dumps(good))
 
 
-@pytest.mark.parametrize("change", [
-    ("search", "beam", ""), ("search", "max_len", None), ("search", "length_penalty", ""), ("search", "grounding", None),
-    ("model", "max_len", None), ("encoder", "inputs", None), ("preprocess", "geometry", ".."), ("segmenter", None, "x"),
-], ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("search", "beam", ""),
+        ("search", "max_len", None),
+        ("search", "length_penalty", ""),
+        ("search", "grounding", None),
+        ("model", "max_len", None),
+        ("encoder", "inputs", None),
+        ("preprocess", "geometry", ".."),
+        ("segmenter", None, "x"),
+    ],
+    ids=lambda c: "-".join(map(str, c)),
+)
 def test_regressions_hypothesis_found(work, change):
     """Manifests Hypothesis found that once ended in int()/float()/** tracebacks, kept as plain cases."""
     b, good = work

@@ -1,6 +1,7 @@
 """Property-based fuzzing (Hypothesis) of the caption command's arguments, as a user types them:
 misspelt options, wrong numbers, paths that are missing, folders, unwritable or not images. The
 outcome is captions (exit 0) or one line "error: ..." and exit 2 — never a traceback, never a hang."""
+
 import contextlib
 import io
 import shutil
@@ -30,14 +31,28 @@ def places(bundle, scenes, tmp_path_factory):
     half = t / "half_bundle"
     shutil.copytree(bundle, half)
     (half / "decoder.tflite").unlink()
-    return {"photo": t / "photo.jpg", "cut": t / "cut.jpg", "empty": t / "empty.jpg", "text": t / "notes.txt",
-            "folder": t / "folder", "missing": t / "nothing.jpg", "missing_dir": t / "no" / "such" / "x.png",
-            "readonly": t / "readonly" / "x.png", "bundle": bundle, "not_a_bundle": t / "not_a_bundle",
-            "half_bundle": half, "out": t / "out" / "a.png", "wav": t / "out" / "a.wav", "wav_dir": t / "wavs"}
+    return {
+        "photo": t / "photo.jpg",
+        "cut": t / "cut.jpg",
+        "empty": t / "empty.jpg",
+        "text": t / "notes.txt",
+        "folder": t / "folder",
+        "missing": t / "nothing.jpg",
+        "missing_dir": t / "no" / "such" / "x.png",
+        "readonly": t / "readonly" / "x.png",
+        "bundle": bundle,
+        "not_a_bundle": t / "not_a_bundle",
+        "half_bundle": half,
+        "out": t / "out" / "a.png",
+        "wav": t / "out" / "a.wav",
+        "wav_dir": t / "wavs",
+    }
 
 
 image_names = st.sampled_from(["photo", "photo", "photo", "cut", "empty", "text", "folder", "missing"])
-numbers = st.one_of(st.integers(-3, 12).map(str), st.sampled_from(["", "x", "1.5", "1e9", "99999999999999999999", "-0"]))
+numbers = st.one_of(
+    st.integers(-3, 12).map(str), st.sampled_from(["", "x", "1.5", "1e9", "99999999999999999999", "-0"])
+)
 
 
 @st.composite
@@ -45,14 +60,17 @@ def caption_argv(draw, places):
     none = draw(st.integers(0, 9)) == 0  # now and then no image at all
     argv = ["caption"] + [str(places[n]) for n in draw(st.lists(image_names, min_size=0 if none else 1, max_size=2))]
     options = {
-        "--bundle": st.sampled_from(["bundle", "bundle", "bundle", "not_a_bundle", "half_bundle", "missing", "photo"]).map(lambda n: str(places[n])),
+        "--bundle": st.sampled_from(
+            ["bundle", "bundle", "bundle", "not_a_bundle", "half_bundle", "missing", "photo"]
+        ).map(lambda n: str(places[n])),
         "--beam": numbers,
         "--threads": numbers,
         "--backend": st.sampled_from(["cpu", "edgetpu", "tensorrt", "gpu", "", "CPU"]),
         "--attention": st.sampled_from(["out", "missing_dir", "readonly", "folder"]).map(lambda n: str(places[n])),
         "--wav": st.sampled_from(["wav", "missing_dir", "readonly", "folder"]).map(lambda n: str(places[n])),
         "--wav-dir": st.sampled_from(["wav_dir", "photo", "readonly"]).map(lambda n: str(places[n])),
-        "--json": st.just(None), "--no-grounding": st.just(None),
+        "--json": st.just(None),
+        "--no-grounding": st.just(None),
         "--beem": st.just("3"),  # a typo
     }
     # few options at once, so that one wrong one is not hidden behind another
@@ -91,17 +109,20 @@ def test_any_caption_command_line_gives_captions_or_one_error_line(places, data)
             assert len(err.strip().splitlines()) == len(errors), (argv, err)
 
 
-@pytest.mark.parametrize("argv,says", [
-    (["caption"], "the following arguments are required: images"),
-    (["caption", "{photo}", "--beem", "3"], "unrecognized arguments: --beem 3"),
-    (["caption", "{photo}", "--beam", "0"], "--beam"),
-    (["caption", "{photo}", "--threads", "0"], "--threads"),
-    (["caption", "{photo}", "--backend", "gpu"], "--backend"),
-    (["caption", "{photo}", "--attention", "{missing_dir}"], "x.png"),
-    (["caption", "{photo}", "--wav-dir", "{photo}"], "photo.jpg"),
-    (["caption", "{photo}", "--wav", "{folder}"], "is a folder"),
-    (["caption", "{photo}", "--attention", "{folder}"], "is a folder"),
-])
+@pytest.mark.parametrize(
+    "argv,says",
+    [
+        (["caption"], "the following arguments are required: images"),
+        (["caption", "{photo}", "--beem", "3"], "unrecognized arguments: --beem 3"),
+        (["caption", "{photo}", "--beam", "0"], "--beam"),
+        (["caption", "{photo}", "--threads", "0"], "--threads"),
+        (["caption", "{photo}", "--backend", "gpu"], "--backend"),
+        (["caption", "{photo}", "--attention", "{missing_dir}"], "x.png"),
+        (["caption", "{photo}", "--wav-dir", "{photo}"], "photo.jpg"),
+        (["caption", "{photo}", "--wav", "{folder}"], "is a folder"),
+        (["caption", "{photo}", "--attention", "{folder}"], "is a folder"),
+    ],
+)
 def test_regressions_hypothesis_found(places, argv, says):
     code, out, err = run([a.format(**places) for a in argv])
     assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, err

@@ -1,5 +1,6 @@
 """Property-based fuzzing (Hypothesis) of the images and the TOML config a user hands the device:
 each gives a correct result or a SeesayError with a message, never another exception."""
+
 import io
 import tomllib
 
@@ -16,8 +17,14 @@ from device.preprocess import GEOMETRIES, preprocess_file
 EXAMPLES = 150
 
 MODES = ["RGB", "RGBA", "L", "LA", "P", "1", "I;16", "I", "F", "CMYK", "YCbCr"]
-FORMATS = {"PNG": ("RGB", "RGBA", "L", "LA", "P", "1", "I;16"), "JPEG": ("RGB", "L", "CMYK", "YCbCr"),
-           "TIFF": tuple(MODES), "GIF": ("P", "L", "1"), "BMP": ("RGB", "L", "P", "1"), "WEBP": ("RGB", "RGBA")}
+FORMATS = {
+    "PNG": ("RGB", "RGBA", "L", "LA", "P", "1", "I;16"),
+    "JPEG": ("RGB", "L", "CMYK", "YCbCr"),
+    "TIFF": tuple(MODES),
+    "GIF": ("P", "L", "1"),
+    "BMP": ("RGB", "L", "P", "1"),
+    "WEBP": ("RGB", "RGBA"),
+}
 
 
 @st.composite
@@ -53,12 +60,45 @@ def test_any_image_file_becomes_the_models_pixels_or_an_image_error(tmp_path, da
 
 
 sections = st.sampled_from(["model", "camera", "button", "speech", "behaviour", "nonsense"])
-keys = st.sampled_from(["bundle", "backend", "threads", "beam", "source", "path", "width", "kind", "pin", "hold_s",
-                        "engine", "output", "player", "voice", "rate_wpm", "volume", "earcons", "min_brightness",
-                        "confidence_threshold", "grounding", "objects", "object_confidence", "max_objects",
-                        "trust_objects", "segmenter", "busy_queue", "typo"])
-values = st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
-                   st.text(max_size=30), st.lists(st.text(max_size=5), max_size=3), st.just({}))
+keys = st.sampled_from(
+    [
+        "bundle",
+        "backend",
+        "threads",
+        "beam",
+        "source",
+        "path",
+        "width",
+        "kind",
+        "pin",
+        "hold_s",
+        "engine",
+        "output",
+        "player",
+        "voice",
+        "rate_wpm",
+        "volume",
+        "earcons",
+        "min_brightness",
+        "confidence_threshold",
+        "grounding",
+        "objects",
+        "object_confidence",
+        "max_objects",
+        "trust_objects",
+        "segmenter",
+        "busy_queue",
+        "typo",
+    ]
+)
+values = st.one_of(
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.just({}),
+)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
@@ -86,13 +126,19 @@ def _png_header_only(w: int, h: int) -> bytes:
 
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("w,h", [(20000, 20000), (8000, 6000)])
 def test_a_huge_image_is_refused_before_it_is_decoded(tmp_path, w, h):
     from device.preprocess import load_image
+
     f = tmp_path / "huge.png"
     f.write_bytes(_png_header_only(w, h))
     with pytest.raises(ImageError, match=r"huge\.png: .*too large.*(smaller|resize)"):
@@ -101,6 +147,7 @@ def test_a_huge_image_is_refused_before_it_is_decoded(tmp_path, w, h):
 
 def test_a_large_jpeg_is_decoded_at_reduced_scale_and_gives_the_models_pixels(tmp_path):
     from device.preprocess import DRAFT_SIDE, load_image
+
     f = tmp_path / "phone.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (3000, 4000, 3), dtype=np.uint8)).save(f, quality=80)
     img = load_image(f)
@@ -115,8 +162,11 @@ def test_the_cli_and_the_daemon_say_a_huge_image_is_too_large(tmp_path):
     import subprocess
     import sys
     from .conftest import ROOT
+
     f = tmp_path / "huge.png"
     f.write_bytes(_png_header_only(20000, 20000))
-    r = subprocess.run([sys.executable, "-m", "device", "caption", str(f)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "device", "caption", str(f)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "huge.png" in r.stderr and "too large" in r.stderr

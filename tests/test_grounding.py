@@ -1,5 +1,6 @@
 """CHAIR, the class-head grounding and what the device says: pure functions on made-up beams and
 probabilities, and the shipped bundle on real photos."""
+
 import json
 
 import numpy as np
@@ -19,8 +20,12 @@ SHIPPED = ROOT / "bundles" / "flickr8k"
 
 
 def test_mentions_match_groups_synonyms_plurals_and_two_word_names_first():
-    assert mentions("Two men and a puppy watch a hot dog stand near the teddy bears") == \
-        ["person", "dog", "hot dog", "teddy bear"]
+    assert mentions("Two men and a puppy watch a hot dog stand near the teddy bears") == [
+        "person",
+        "dog",
+        "hot dog",
+        "teddy bear",
+    ]
     assert mentions("a brown dog is playing with a tennis ball") == ["dog", "sports ball"]
     assert mentions("the orange sky over a green field") == []  # colours and scenery are no objects
 
@@ -45,7 +50,9 @@ def _table():
 
 
 def _beam(vocab, text, score):
-    return SearchResult([vocab.index[w] for w in text.split()], [score] * len(text.split()), np.zeros((0, 49)), score, True)
+    return SearchResult(
+        [vocab.index[w] for w in text.split()], [score] * len(text.split()), np.zeros((0, 49)), score, True
+    )
 
 
 def test_a_contradicted_object_costs_its_words_and_its_beam_loses():
@@ -87,6 +94,7 @@ def test_the_answer_says_only_what_it_can_stand_behind():
     def said(text, lp, p, **kw):
         d = compose(_caption(text, lp, p, **kw), t, s)
         return d.text, d.kind
+
     assert said("a cat sits on a plate", sure, probs) == ("A cat sits on a plate.", "caption")  # both agree
     # a caption unsure of itself is not said: only what the classifier is sure of
     assert said("a dog sits on a table", unsure, probs) == ("I see a plate.", "objects")
@@ -95,7 +103,10 @@ def test_the_answer_says_only_what_it_can_stand_behind():
     # a caption naming what the evidence contradicts is never said
     assert said("a dog sits on a plate", sure, probs, contradicted=["dog"]) == ("I see a plate.", "objects")
     # nothing sure at all: says so
-    assert said("a dog sits", unsure, np.array([0.2, 0.1, 0.1], np.float32)) == ("I am not sure what this is.", "not_sure")
+    assert said("a dog sits", unsure, np.array([0.2, 0.1, 0.1], np.float32)) == (
+        "I am not sure what this is.",
+        "not_sure",
+    )
     assert compose(_caption("a dog sits", unsure, None), None, s).text == "I am not sure what this is."  # no class head
     assert compose(_caption("a dog sits", sure, None), None, s).text == "A dog sits."
     assert compose(_caption("", sure, None), None, s).kind == "not_sure"
@@ -109,6 +120,7 @@ def test_the_answer_says_only_what_it_can_stand_behind():
 def test_answer_settings_come_from_the_manifest_with_config_overrides_and_are_range_checked():
     from device.config import BehaviourSettings, answer_settings
     from device.errors import ConfigError
+
     manifest = {"answer": {"caption_min_logprob": -1.2, "object_min_p": 0.7, "frame": {"min_detail": 0.5}}}
     a = answer_settings(BehaviourSettings(), manifest)
     assert (a.caption_min_logprob, a.object_min_p, a.frame.min_detail) == (-1.2, 0.7, 0.5)
@@ -124,6 +136,7 @@ def test_answer_settings_come_from_the_manifest_with_config_overrides_and_are_ra
 
 def test_text_part_says_at_most_twelve_words():
     from device.answer import text_part
+
     assert text_part("Kirkland Signature pork chops.") == "It says: Kirkland Signature pork chops."
     long = " ".join(f"w{i}" for i in range(20))
     assert text_part(long) == "It says: " + " ".join(f"w{i}" for i in range(12)) + "..."
@@ -132,6 +145,7 @@ def test_text_part_says_at_most_twelve_words():
 def test_the_shipped_bundle_verifies_carries_its_class_head_and_describes_the_sample_photos():
     from device.captioner import Captioner
     from device.preprocess import preprocess_file
+
     assert (SHIPPED / "manifest.json").is_file(), "bundles/flickr8k is the project's shipped model"
     with Captioner(SHIPPED) as cap:
         m = cap.bundle.manifest
@@ -143,7 +157,9 @@ def test_the_shipped_bundle_verifies_carries_its_class_head_and_describes_the_sa
         said = {}
         for p in photos:
             c = cap.caption(preprocess_file(p, cap.bundle.image_size, cap.bundle.geometry))
-            assert c.text and c.classes is not None and 0.5 < float(c.classes.sum()) < 1.05  # int8 rounds the small ones to 0
+            assert (
+                c.text and c.classes is not None and 0.5 < float(c.classes.sum()) < 1.05
+            )  # int8 rounds the small ones to 0
             said[p.stem] = compose(c, cap.objects, AnswerSettings.from_json(m.get("answer", {}))).text
         # the captioner alone calls the cat "a boy in a red shirt": the device says what the class head is sure of
         assert "cat" in said["cat"] and "boy" not in said["cat"], said
@@ -154,6 +170,7 @@ def test_the_shipped_bundle_verifies_carries_its_class_head_and_describes_the_sa
 
 def test_segmenter_coverage_counts_for_a_group_only_the_classifier_cannot_see():
     from device.grounding import combine
+
     s = GroundingSettings(penalty=1.0, min_evidence=0.02, min_coverage=0.01)
     ev = {"dog": 0.5, "cat": 0.001}
     both = combine(ev, {"person": 0.02, "dog": 0.0, "cat": 0.004}, s)
@@ -167,6 +184,7 @@ def test_the_segmenter_finds_the_astronaut_and_no_one_in_the_coffee():
     from device.preprocess import preprocess_file
     from device.segmenter import Segmenter
     from .conftest import need_weights
+
     seg = Segmenter(need_weights("coral/deeplabv3_mnv2_dm05_pascal_quant.tflite"))
     astronaut = seg.coverage(preprocess_file(ROOT / "samples/astronaut.jpg", 224, "squash"))
     coffee = seg.coverage(preprocess_file(ROOT / "samples/coffee.jpg", 224, "squash"))

@@ -1,5 +1,6 @@
 """install.sh into a staging root with recording stand-ins for apt, dpkg-query, systemctl and the
 user tools; the hardened unit under systemd-analyze; then the installed daemon answers one press."""
+
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT
+from .daemon_kit import PERMISSIVE, wav_said
 
 STANDIN = """#!/bin/sh
 echo "$(basename "$0") $*" >> "$SEESAY_TEST_LOG"
@@ -36,10 +38,17 @@ def stage(tmp_path):
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
     (root / "etc" / "group").write_text("gpio:x:997:\nvideo:x:44:pi\naudio:x:29:\n")
-    env = dict(os.environ, SEESAY_APT_GET=str(bin_dir / "apt-get"), SEESAY_DPKG_QUERY=str(bin_dir / "dpkg-query"),
-               SEESAY_SYSTEMCTL=str(bin_dir / "systemctl"), SEESAY_USERADD=str(bin_dir / "useradd"),
-               SEESAY_GROUPADD_MEMBER=str(bin_dir / "usermod"), SEESAY_PLATFORM="pi5",
-               SEESAY_TEST_LOG=str(tmp_path / "calls.log"), SEESAY_TEST_DPKG=str(tmp_path / "dpkg.txt"))
+    env = dict(
+        os.environ,
+        SEESAY_APT_GET=str(bin_dir / "apt-get"),
+        SEESAY_DPKG_QUERY=str(bin_dir / "dpkg-query"),
+        SEESAY_SYSTEMCTL=str(bin_dir / "systemctl"),
+        SEESAY_USERADD=str(bin_dir / "useradd"),
+        SEESAY_GROUPADD_MEMBER=str(bin_dir / "usermod"),
+        SEESAY_PLATFORM="pi5",
+        SEESAY_TEST_LOG=str(tmp_path / "calls.log"),
+        SEESAY_TEST_DPKG=str(tmp_path / "dpkg.txt"),
+    )
     make_stage_venv(root / "opt/seesay/venv")
     return root, env, tmp_path
 
@@ -53,9 +62,13 @@ def make_stage_venv(venv: Path) -> None:
 
 
 def _install(root, env, bundle=None, *extra):
-    return subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root),
-                           *(["--bundle", str(bundle)] if bundle else []), *extra],
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["bash", str(ROOT / "install.sh"), "--root", str(root), *(["--bundle", str(bundle)] if bundle else []), *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_install_twice_then_run_installed_daemon(stage, bundle, scenes):
@@ -88,28 +101,48 @@ def test_install_twice_then_run_installed_daemon(stage, bundle, scenes):
     assert "nothing to do" in r2.stdout
     assert conf.read_text() == mine  # never overwritten
 
-    dry = subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--uninstall", "--dry-run"],
-                         env=env, capture_output=True, text=True)
+    dry = subprocess.run(
+        ["bash", str(ROOT / "install.sh"), "--root", str(root), "--uninstall", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert dry.returncode == 0 and "would run: rm -rf" in dry.stdout and (root / "opt/seesay").exists()
 
     # the installed code, from any folder: the console command and `python -m device`, run from /
     venv_bin = root / "opt/seesay/venv/bin"
-    for cmd in ([str(venv_bin / "seesay"), "verify", str(root / "var/lib/seesay/bundle")],
-                [str(venv_bin / "python"), "-m", "device", "verify", str(root / "var/lib/seesay/bundle")]):
+    for cmd in (
+        [str(venv_bin / "seesay"), "verify", str(root / "var/lib/seesay/bundle")],
+        [str(venv_bin / "python"), "-m", "device", "verify", str(root / "var/lib/seesay/bundle")],
+    ):
         r = subprocess.run(cmd, cwd="/", capture_output=True, text=True)
         assert r.returncode == 0 and "OK" in r.stdout, r.stderr
-    where = subprocess.run([str(venv_bin / "python"), "-c", "import device; print(device.__file__)"], cwd="/",
-                           capture_output=True, text=True).stdout.strip()
+    where = subprocess.run(
+        [str(venv_bin / "python"), "-c", "import device; print(device.__file__)"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert where.startswith(str(root / "opt/seesay/venv/lib")), where  # the installed package, not a checkout
 
     # the installed daemon, from the staging root: file camera, WAV speech, one press on stdin
     wav = tmp / "wav"
-    conf.write_text(f'[model]\nbundle = "{root}/var/lib/seesay/bundle"\n[camera]\nsource = "files"\n'
-                    f'path = "{scenes.parent / "images"}"\n[button]\nkind = "keyboard"\n'
-                    f'[speech]\noutput = "wav"\nwav_dir = "{wav}"\n')
-    p = subprocess.Popen([str(venv_bin / "seesay"), "run", "--config", str(conf), "--answers-json"], cwd="/",
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    conf.write_text(
+        f'[model]\nbundle = "{root}/var/lib/seesay/bundle"\n[camera]\nsource = "files"\n'
+        f'path = "{scenes.parent / "images"}"\n[button]\nkind = "keyboard"\n'
+        f'[speech]\noutput = "wav"\nwav_dir = "{wav}"\n[behaviour]\n'
+        + "".join(f"{k} = {v}\n" for k, v in PERMISSIVE.items())
+    )
+    p = subprocess.Popen(
+        [str(venv_bin / "seesay"), "run", "--config", str(conf), "--answers-json"],
+        cwd="/",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert json.loads(p.stdout.readline()) == {"event": "ready"}
+    wav_said(wav)
     p.stdin.write("\n")
     p.stdin.flush()
     answer = json.loads(p.stdout.readline())
@@ -119,8 +152,9 @@ def test_install_twice_then_run_installed_daemon(stage, bundle, scenes):
     assert answer["event"] == "answer" and answer["asked"] == "short" and answer["kind"] == "caption", answer
     assert len(list(wav.glob("*.wav"))) == 3  # Ready., the earcon, the answer
 
-    r3 = subprocess.run(["bash", str(ROOT / "install.sh"), "--root", str(root), "--uninstall"],
-                        env=env, capture_output=True, text=True)
+    r3 = subprocess.run(
+        ["bash", str(ROOT / "install.sh"), "--root", str(root), "--uninstall"], env=env, capture_output=True, text=True
+    )
     assert r3.returncode == 0 and not (root / "opt/seesay").exists() and conf.exists()
     assert not (root / "usr/local/bin/seesay").is_symlink()
 
@@ -142,9 +176,13 @@ def test_a_new_bundle_or_new_code_restarts_the_service_and_nothing_new_does_not(
     r = _install(root, env, newer)
     assert r.returncode == 0, r.stderr
     assert "systemctl restart seesay.service" in log.read_text()
-    assert json.loads((root / "var/lib/seesay/bundle/manifest.json").read_text())["converter"]["created"].startswith("2030")
+    assert json.loads((root / "var/lib/seesay/bundle/manifest.json").read_text())["converter"]["created"].startswith(
+        "2030"
+    )
     log.write_text("")
-    (root / "opt/seesay/app/device/daemon.py").write_text("# an older version\n")  # code that differs from this checkout
+    (root / "opt/seesay/app/device/daemon.py").write_text(
+        "# an older version\n"
+    )  # code that differs from this checkout
     assert _install(root, env, newer).returncode == 0
     assert "systemctl restart seesay.service" in log.read_text()
 
@@ -174,8 +212,17 @@ def test_install_refuses_bad_bundle_unsupported_os_and_non_root(stage, bundle, t
     osr = tmp / "os-release"
     env2 = dict(env)
     env2.pop("SEESAY_PLATFORM")
-    r = subprocess.run(["bash", "-c", f"sed 's#/etc/os-release#{osr}#' {ROOT / 'install.sh'} > {tmp / 'i.sh'}; "
-                        f"echo 'ID=arch' > {osr}; bash {tmp / 'i.sh'} --root {root} --dry-run"], env=env2, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"sed 's#/etc/os-release#{osr}#' {ROOT / 'install.sh'} > {tmp / 'i.sh'}; "
+            f"echo 'ID=arch' > {osr}; bash {tmp / 'i.sh'} --root {root} --dry-run",
+        ],
+        env=env2,
+        capture_output=True,
+        text=True,
+    )
     if not Path("/proc/device-tree/model").exists():
         assert r.returncode != 0 and "unsupported operating system" in r.stderr
 
@@ -192,8 +239,9 @@ def test_unit_verifies_and_is_hardened(tmp_path):
         pytest.skip("systemd-analyze not installed (./run.sh setup installs systemd)")
     unit = tmp_path / "seesay.service"
     # verify needs ExecStart to exist: point it at this interpreter, as install.sh does with its venv
-    unit.write_text((ROOT / "systemd/seesay.service").read_text().replace("/opt/seesay/venv/bin/seesay",
-                                                                             shutil.which("true")))
+    unit.write_text(
+        (ROOT / "systemd/seesay.service").read_text().replace("/opt/seesay/venv/bin/seesay", shutil.which("true"))
+    )
     r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
     problems = [l for l in (r.stdout + r.stderr).splitlines() if "seesay.service" in l]
     assert r.returncode == 0 and not problems, problems
@@ -215,6 +263,7 @@ def test_a_power_cut_at_any_step_of_an_update_boots_a_whole_bundle_and_the_next_
     once more with the copy of the new bundle cut short; after each: the device loads a verified bundle
     that is exactly the old or the new one, and install.sh run again ends with the new one and no leftovers."""
     from device.bundle import load_bundle
+
     root, env, tmp = stage
     old, new = bundle, ROOT / "bundles" / "flickr8k"
     assert _install(root, env, old).returncode == 0

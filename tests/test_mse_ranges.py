@@ -1,6 +1,7 @@
 """Least-error activation ranges, on a small model with rare extremes inside, converted in the test:
 the narrowed tensors really are closer to the float model's inside the int8 model, the consumers'
 biases follow the new scales, and the model's interface (input and output quantisation) is untouched."""
+
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ import pytest
 def heavy_tailed_model():
     import keras
     import tensorflow as tf
+
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     inp = keras.Input((32,), name="x")
@@ -35,6 +37,7 @@ def heavy_tailed_model():
 def _errors(content: bytes, float_content: bytes, inputs, names=()) -> dict:
     """Mean squared int8-vs-float error of the output ("out") and of the named inner tensors."""
     from device.backends.litert import make_interpreter
+
     q, f = its = [make_interpreter(c, xnnpack=False, keep_all=True) for c in (content, float_content)]
     qidx = {d["name"]: d for d in q.get_tensor_details()}
     fidx = {d["name"]: d["index"] for d in f.get_tensor_details()}
@@ -43,7 +46,9 @@ def _errors(content: bytes, float_content: bytes, inputs, names=()) -> dict:
         for it in its:
             it.set_tensor(it.get_input_details()[0]["index"], x[None])
             it.invoke()
-        sums["out"] += np.mean((q.get_tensor(q.get_output_details()[0]["index"]) - f.get_tensor(f.get_output_details()[0]["index"])) ** 2)
+        sums["out"] += np.mean(
+            (q.get_tensor(q.get_output_details()[0]["index"]) - f.get_tensor(f.get_output_details()[0]["index"])) ** 2
+        )
         for n in names:
             s, z = qidx[n]["quantization"]
             got = s * (q.get_tensor(qidx[n]["index"]).astype(np.float64) - z)
@@ -53,6 +58,7 @@ def _errors(content: bytes, float_content: bytes, inputs, names=()) -> dict:
 
 def _tune(tmp_path, int8, float_content, calibration):
     from convert.mse_ranges import tune_ranges
+
     path = tmp_path / "m.tflite"
     path.write_bytes(int8)
     chosen = tune_ranges(path, float_content, ({"x": c[None]} for c in calibration))
@@ -61,6 +67,7 @@ def _tune(tmp_path, int8, float_content, calibration):
 
 def test_narrowed_tensors_are_closer_to_float_inside_the_int8_model(heavy_tailed_model, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
+
     int8, float_content, calibration, held_out = heavy_tailed_model
     tuned, chosen = _tune(tmp_path, int8, float_content, calibration)
     assert chosen and all(0 < a < 1 for a in chosen.values()), chosen
@@ -76,6 +83,7 @@ def test_narrowed_tensors_are_closer_to_float_inside_the_int8_model(heavy_tailed
 def _biases(content: bytes) -> dict:
     """{bias tensor name: (its real values, its per-channel scales)} of every op with an int32 bias."""
     from ai_edge_litert.interpreter import Interpreter
+
     it = Interpreter(model_content=content)
     it.allocate_tensors()
     out = {}
@@ -88,6 +96,7 @@ def _biases(content: bytes) -> dict:
 
 def test_biases_follow_the_new_input_scale(heavy_tailed_model, tmp_path, monkeypatch):
     import convert.mse_ranges as mse
+
     int8, float_content, calibration, held_out = heavy_tailed_model
     # widen every free range by half: nothing is clipped, the steps are only coarser
     monkeypatch.setattr(mse, "SHRINKS", np.array([1.5, 1.5]))
@@ -108,6 +117,7 @@ def test_biases_follow_the_new_input_scale(heavy_tailed_model, tmp_path, monkeyp
 
 def test_grid_keeps_zero_and_spans_the_range():
     from convert.mse_ranges import grid
+
     for lo, hi in [(-3.0, 5.0), (0.0, 6.0), (-40.0, 2.0), (0.5, 4.0)]:
         scale, zp = grid(lo, hi)
         assert -128 <= zp <= 127

@@ -1,4 +1,5 @@
 """Nothing lost, nothing hung: the probes of a hostile new user, each a regression test."""
+
 import io
 import json
 import os
@@ -15,12 +16,17 @@ from device.errors import ConfigError, ImageError, SpeechError
 from device.preprocess import load_image
 
 from .conftest import ROOT
-from .daemon_kit import PERMISSIVE
+from .daemon_kit import PERMISSIVE, wav_said
 
 
 def _caption_cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "device", "caption", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "device", "caption", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_wav_never_overwrites_or_deletes_a_users_file(bundle, scene_dir, tmp_path):
@@ -50,21 +56,31 @@ def test_wav_numbering_goes_on_after_the_highest_file_and_a_second_daemon_is_ref
 
 def test_a_config_that_is_a_folder_or_not_utf8_is_one_error_line(tmp_path):
     from device.config import load_config
+
     with pytest.raises(ConfigError, match="not a file"):
         load_config(tmp_path)
     bad = tmp_path / "bad.toml"
     bad.write_bytes(b"[model]\nbeam = 3\n# caf\xe9\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(bad)
-    r = subprocess.run([sys.executable, "-m", "device", "run", "--config", str(bad), "--check-config"], cwd=ROOT,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "device", "run", "--config", str(bad), "--check-config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not UTF-8" in r.stderr
 
 
 def test_out_of_range_settings_are_refused_by_name(tmp_path):
     from device.config import load_config
-    for table, key, value in (("behaviour", "object_min_p", "7.0"), ("behaviour", "max_glare", "nan"),
-                              ("behaviour", "max_objects", "-3"), ("behaviour", "min_brightness", "300.0")):
+
+    for table, key, value in (
+        ("behaviour", "object_min_p", "7.0"),
+        ("behaviour", "max_glare", "nan"),
+        ("behaviour", "max_objects", "-3"),
+        ("behaviour", "min_brightness", "300.0"),
+    ):
         f = tmp_path / f"{key}.toml"
         f.write_text(f"[{table}]\n{key} = {value}\n")
         with pytest.raises(ConfigError, match=key):
@@ -85,6 +101,7 @@ def test_16_bit_32_bit_and_float_greys_become_8_bits_by_their_range():
         b = io.BytesIO()
         Image.fromarray(a).save(b, format="PNG" if a.dtype == np.uint16 else "TIFF")
         return b.getvalue()
+
     # worked by hand: 16-bit v -> round(v / 257); 32-bit and float: (v - min) / (max - min) * 255
     got = np.asarray(load_image(png(np.array([[0, 257, 32768, 65535]], np.uint16))))[..., 0]
     assert got.tolist() == [[0, 1, 128, 255]]
@@ -97,16 +114,24 @@ def test_16_bit_32_bit_and_float_greys_become_8_bits_by_their_range():
 def _daemon(bundle, scene_dir, tmp_path):
     conf = tmp_path / "seesay.toml"
     behaviour = "".join(f"{k} = {v}\n" for k, v in PERMISSIVE.items())
-    conf.write_text(f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
-                    f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{tmp_path / "wav"}"\n'
-                    f'[behaviour]\n{behaviour}')
-    return subprocess.Popen([sys.executable, "-m", "device", "run", "--config", str(conf), "--answers-json"], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conf.write_text(
+        f'[model]\nbundle = "{bundle}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
+        f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{tmp_path / "wav"}"\n'
+        f'[behaviour]\n{behaviour}'
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "device", "run", "--config", str(conf), "--answers-json"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_keyboard_bytes_that_are_not_utf8_are_ignored_and_q_still_stops(bundle, scene_dir, tmp_path):
     p = _daemon(bundle, scene_dir, tmp_path)
     assert json.loads(p.stdout.readline()) == {"event": "ready"}
+    wav_said(tmp_path / "wav")
     p.stdin.write(b"\xff\xfe\x80\n")
     p.stdin.write(b"\n")
     p.stdin.flush()
@@ -120,6 +145,7 @@ def test_keyboard_bytes_that_are_not_utf8_are_ignored_and_q_still_stops(bundle, 
 
 def test_sighup_stops_cleanly_with_the_exit_code_that_makes_systemd_start_it_anew(bundle, scene_dir, tmp_path):
     from device.app import RELOAD_EXIT
+
     p = _daemon(bundle, scene_dir, tmp_path)
     assert json.loads(p.stdout.readline()) == {"event": "ready"}
     p.send_signal(signal.SIGHUP)

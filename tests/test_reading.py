@@ -1,5 +1,6 @@
 """Reading text: the double press (gpiozero MockFactory), what is said, the real OCR engines on
 seeded text scenes rendered over the repository's sample photos, and the daemon's read path."""
+
 import importlib.util
 import threading
 import time
@@ -24,6 +25,7 @@ need_ppocr = pytest.mark.skipif(not HAVE_PPOCR, reason="tesserocr not installed 
 @pytest.fixture
 def button():
     from gpiozero.pins.mock import MockFactory
+
     factory = MockFactory()
     ev = Events()
     dp = DoublePress(ev, window_s=0.3)
@@ -90,6 +92,7 @@ def test_three_quick_presses_are_a_double_then_a_single():
 
 def test_a_press_while_it_talks_stops_at_once_and_a_second_press_still_makes_a_double():
     from gpiozero.pins.mock import MockFactory
+
     factory, ev, talking = MockFactory(), Events(), threading.Event()
     talking.set()
     dp = DoublePress(ev, window_s=1.5, talking=talking.is_set)
@@ -153,13 +156,17 @@ def test_the_daemon_stops_talking_on_the_first_press_of_a_double_then_reads(bund
 
 
 def test_reading_order_joins_pieces_of_a_row_left_to_right_then_rows_top_down():
-    pieces = [TextLine("world", (120, 10, 200, 30), 0.9), TextLine("Hello", (10, 12, 100, 31), 0.9),
-              TextLine("below", (10, 50, 90, 70), 0.9)]
+    pieces = [
+        TextLine("world", (120, 10, 200, 30), 0.9),
+        TextLine("Hello", (10, 12, 100, 31), 0.9),
+        TextLine("below", (10, 50, 90, 70), 0.9),
+    ]
     assert [l.text for l in reading_order(pieces)] == ["Hello world", "below"]
 
 
 def test_a_line_crop_is_softened_and_stretched_to_full_contrast_before_tesseract():
     from device.ocr.ppocr_tesseract import smooth
+
     rng = np.random.default_rng(0)
     dim = np.full((60, 240), 120.0)
     dim[30:50, 20:220] = 150  # a faint bar on grey (a stroke), plus sensor noise
@@ -174,6 +181,7 @@ def test_a_line_crop_is_softened_and_stretched_to_full_contrast_before_tesseract
 
 def test_the_detector_sees_the_frame_at_twice_its_contrast_about_its_mean_grey():
     from device.ocr.ppocr_tesseract import boost
+
     frame = np.full((48, 64, 3), 100, np.uint8)
     frame[:, 32:] = 140  # mean grey 120: 100 -> 80 and 140 -> 160
     out = boost(frame).astype(int)
@@ -184,10 +192,12 @@ def test_the_detector_sees_the_frame_at_twice_its_contrast_about_its_mean_grey()
 
 def test_what_is_said_for_text_none_small_and_a_dark_frame():
     from device.frame_check import FrameCheckSettings
+
     fc = FrameCheckSettings()
     grey = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
-    text, kind = read_answer([TextLine("EXIT", (0, 0, 80, 40), 0.9), TextLine("Platform 4", (0, 50, 90, 80), 0.9)],
-                             grey, fc)
+    text, kind = read_answer(
+        [TextLine("EXIT", (0, 0, 80, 40), 0.9), TextLine("Platform 4", (0, 50, 90, 80), 0.9)], grey, fc
+    )
     assert (text, kind) == ("EXIT. Platform 4.", "text")
     assert read_answer([], grey, fc) == (SAY_READ["no_text"], "no_text")
     assert read_answer([TextLine("Exit", (0, 0, 20, 6), 0.9)], grey, fc) == (SAY_READ["small"], "small")
@@ -206,6 +216,7 @@ def text_scenes(tmp_path_factory):
 @need_ppocr
 def test_the_chosen_engine_reads_clean_signs_labels_and_pages(text_scenes):
     from device.ocr import load_reader
+
     folder, truth = text_scenes
     reader = load_reader("ppocr-tesseract", threads=2)
     acc = {"clean": [], "hard": []}
@@ -216,8 +227,11 @@ def test_the_chosen_engine_reads_clean_signs_labels_and_pages(text_scenes):
     assert np.mean(acc["clean"]) >= 0.85, acc
     assert np.mean(acc["hard"]) >= 0.5, acc
     # the photo alone has no text
-    assert read_answer(load_reader("ppocr-tesseract").read(np.asarray(Image.open(ROOT / "samples/cat.jpg"))),
-                       np.full((224, 224, 3), 128, np.uint8), None)[1] in ("no_text", "small")
+    assert read_answer(
+        load_reader("ppocr-tesseract").read(np.asarray(Image.open(ROOT / "samples/cat.jpg"))),
+        np.full((224, 224, 3), 128, np.uint8),
+        None,
+    )[1] in ("no_text", "small")
 
 
 def test_a_missing_engine_is_a_clear_error_and_the_cli_says_so(monkeypatch, tmp_path, capsys):
@@ -225,12 +239,14 @@ def test_a_missing_engine_is_a_clear_error_and_the_cli_says_so(monkeypatch, tmp_
     from device.__main__ import main
     from device.errors import OCRUnavailableError
     from device.ocr import load_configured, load_reader
+
     real = builtins.__import__
 
     def no_ocr(name, *a, **kw):
         if name.split(".")[0] in ("tesserocr", "rapidocr_onnxruntime"):
             raise ImportError(f"No module named {name!r}")
         return real(name, *a, **kw)
+
     monkeypatch.setattr(builtins, "__import__", no_ocr)
     with pytest.raises(OCRUnavailableError, match="install"):
         load_reader("tesseract")
@@ -242,6 +258,7 @@ def test_a_missing_engine_is_a_clear_error_and_the_cli_says_so(monkeypatch, tmp_
 @need_ppocr
 def test_daemon_double_press_reads_and_a_daemon_without_a_reader_says_so(bundle, text_scenes, tmp_path):
     from device.ocr import load_reader
+
     folder, truth = text_scenes
     sign = next(k for k, t in truth.items() if t["kind"] == "sign" and t["difficulty"] == "clean")
     one = tmp_path / "one"
@@ -289,6 +306,7 @@ def test_300_presses_with_double_presses_mixed_in_get_exactly_one_answer_each(bu
     def to_daemon(kind):
         emitted[kind] += 1
         d.press(kind)
+
     factory, rng = MockFactory(), random.Random(1)
     double = DoublePress(to_daemon, 0.25, talking=d.talking)
     taps = 0
@@ -333,7 +351,8 @@ def test_300_presses_with_double_presses_mixed_in_get_exactly_one_answer_each(bu
 
 @need_ppocr
 def test_a_description_of_a_frame_with_clear_text_ends_with_what_it_says_and_one_without_does_not(
-        bundle, text_scenes, tmp_path):
+    bundle, text_scenes, tmp_path
+):
     import shutil
 
     from device.answer import text_part
@@ -348,11 +367,14 @@ def test_a_description_of_a_frame_with_clear_text_ends_with_what_it_says_and_one
     d.reader = load_reader("ppocr-tesseract", threads=2)
     try:
         a = ask(d, Press.SHORT, timeout=60)
-        d.speaker.wait(30)  # the text is read while the description is said, then said after it
+        end = time.monotonic() + 60  # the text is read while the description is said, then queued after it
+        while not d.stats["texts"] and time.monotonic() < end:
+            time.sleep(0.02)
+        d.speaker.wait(30)
         assert a.kind in ("caption", "objects", "not_sure") and d.stats["texts"] == 1, d.speaker.spoken
         said = d.speaker.spoken[-1]
-        assert said.startswith("It says: ") and said == text_part(said[len("It says: "):]), said
-        assert word_accuracy(truth[sign]["lines"], said) >= 0.8, (said, truth[sign]["lines"])
+        assert said.startswith("It says: ") and said == text_part(said[len("It says: ") :]), said
+        assert word_accuracy(truth[sign]["lines"], said[len("It says: ") :]) >= 0.8, (said, truth[sign]["lines"])
         assert d.last_description.endswith(said) and d.stats["answers"] == d.stats["accepted"] == 1
     finally:
         stop(d, th)
@@ -366,6 +388,7 @@ def test_a_description_of_a_frame_with_clear_text_ends_with_what_it_says_and_one
 def test_bench_measures_read_latency_against_the_encoder(bundle, text_scenes):
     from device.bench import read_latency
     from device.captioner import Captioner
+
     folder, _ = text_scenes
     cap = Captioner(bundle)
     r = read_latency(cap, str(folder), 3, 2)
@@ -375,6 +398,7 @@ def test_bench_measures_read_latency_against_the_encoder(bundle, text_scenes):
 
 def test_bench_pays_the_window_on_a_single_press_and_not_on_a_stop(bundle, text_scenes):
     from device.bench import button_presses
+
     folder, _ = text_scenes
     r = button_presses(str(bundle), str(folder), 3, 0.3)
     # what the bench reports, not how fast this machine is: each figure measured, the window's cost printed
@@ -393,11 +417,16 @@ def test_run_daemon_wires_the_gpio_button_through_double_press(bundle, text_scen
 
     from device.app import run_daemon
     from device.config import Config, replace
+
     folder, _ = text_scenes
-    cfg = replace(Config(), model={"bundle": str(bundle)}, camera={"source": "files", "path": str(folder)},
-                  speech={"output": "wav", "wav_dir": str(tmp_path / "wav")},
-                  button={"kind": "gpio", "pin": 25, "bounce_ms": 0},
-                  behaviour=PERMISSIVE)
+    cfg = replace(
+        Config(),
+        model={"bundle": str(bundle)},
+        camera={"source": "files", "path": str(folder)},
+        speech={"output": "wav", "wav_dir": str(tmp_path / "wav")},
+        button={"kind": "gpio", "pin": 25, "bounce_ms": 0},
+        behaviour=PERMISSIVE,
+    )
     factory, ready, answers, cond = MockFactory(), threading.Event(), [], threading.Condition()
 
     def on_answer(a):
@@ -420,6 +449,7 @@ def test_run_daemon_wires_the_gpio_button_through_double_press(bundle, text_scen
             assert answered(2)
         finally:  # run_daemon is still running: SIGTERM is its stop
             os.kill(os.getpid(), signal.SIGTERM)
+
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     th = threading.Thread(target=presses, daemon=True)
     th.start()

@@ -1,5 +1,6 @@
 """Self-critical training's pieces: the CIDEr-D reward equals coco-caption's, and a policy step
 raises the log-probability of a caption that beat greedy and lowers one that lost."""
+
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ def test_cider_d_reward_equals_pycocoevalcap_on_real_captions(scenes):
     from pycocoevalcap.cider.cider_scorer import CiderScorer
     from device.vocab import Vocabulary, tokenize
     from training.data import load_dataset
+
     samples, _ = load_dataset(scenes)
     vocab = Vocabulary.build([c for s in samples for c in s.captions], min_count=40)  # the rarer words stay out
     oov = {}
@@ -39,9 +41,18 @@ def test_a_policy_step_moves_the_sampled_captions_log_probability_with_its_advan
     from training.config import ModelConfig
     from training.model import build_decoder_step, build_head
     from training.scst import make_policy_step
+
     keras.utils.set_random_seed(0)
-    cfg = ModelConfig(image_size=64, feature_dim=16, attention_dim=16, embed_dim=16, hidden_dim=16, max_len=5, vocab_size=12,
-                      dropout=0.0)
+    cfg = ModelConfig(
+        image_size=64,
+        feature_dim=16,
+        attention_dim=16,
+        embed_dim=16,
+        hidden_dim=16,
+        max_len=5,
+        vocab_size=12,
+        dropout=0.0,
+    )
     head, dec = build_head(cfg, 8), build_decoder_step(cfg)
     variables = head.trainable_variables + dec.trainable_variables
     opt = keras.optimizers.SGD(0.5)

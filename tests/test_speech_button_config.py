@@ -23,7 +23,7 @@ def test_espeak_library_speaks_into_wav(tmp_path):
         sp.say("a black dog runs across the grass")
         assert sp.wait(20)
     assert 1.0 < _seconds(sink.files[0]) < 6.0
-    pcm = np.frombuffer(wave.open(str(sink.files[0])).readframes(10 ** 6), np.int16)
+    pcm = np.frombuffer(wave.open(str(sink.files[0])).readframes(10**6), np.int16)
     assert np.abs(pcm).max() > 1000  # real speech, not silence
 
 
@@ -62,6 +62,7 @@ def test_speech_that_cannot_start_is_reported_and_still_sounds_the_error_tone(tm
     """An unknown voice (or no espeak-ng): each sentence is an error for the log, and the wearer
     hears the error earcon instead of silence."""
     from device.earcons import EARCONS
+
     errors = []
     sink = WavSink(tmp_path)
     with Speaker(lambda: EspeakLibrary(voice="no-such-voice"), sink, on_error=errors.append) as sp:
@@ -77,12 +78,14 @@ def test_speech_that_cannot_start_is_reported_and_still_sounds_the_error_tone(tm
 def test_gpio_button_short_and_long_press_with_mock_factory():
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
+
     factory = MockFactory()
     got, ev = [], threading.Event()
 
     def on(p):
         got.append(p)
         ev.set()
+
     with GPIOButton(17, on, bounce_ms=0, hold_s=0.2, pin_factory=factory) as b:
         pin = factory.pin(17)
         pin.drive_low()
@@ -102,6 +105,7 @@ def test_gpio_button_short_and_long_press_with_mock_factory():
 def test_gpio_button_that_cannot_be_set_up_says_why_and_what_to_do(monkeypatch):
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
+
     factory = MockFactory()
     try:
         with GPIOButton(17, lambda p: None, pin_factory=factory):
@@ -139,5 +143,6 @@ def test_config_defaults_types_and_unknown_keys(tmp_path):
 
 def test_speech_bench_measures_first_audio_of_the_library_and_the_command():
     from device.bench import speech_first_audio
+
     r = speech_first_audio(n=3)
     assert r["library"] > 0 and r["command"] > 0  # both engines really made sound

@@ -1,6 +1,7 @@
 """The text detector the device runs: PP-OCRv4's ONNX model converted to TFLite (convert/text_detector.py)
 and its numpy post-processing (device/ocr/text_detector.py), against onnxruntime and OpenCV-free
 references: connected components against a flood fill, rectangles against drawn ones."""
+
 import collections
 import importlib.util
 import json
@@ -16,8 +17,10 @@ from evaluation.text_scenes import make_text_scenes
 from .conftest import ROOT
 
 HAVE_ONNX = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime", "rapidocr_onnxruntime", "tensorflow"))
-need_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="onnx, onnxruntime, rapidocr-onnxruntime or tensorflow not "
-                                                     "installed (requirements-host.txt)")
+need_onnx = pytest.mark.skipif(
+    not HAVE_ONNX,
+    reason="onnx, onnxruntime, rapidocr-onnxruntime or tensorflow not " "installed (requirements-host.txt)",
+)
 
 
 def flood_fill_count(mask: np.ndarray) -> list[int]:
@@ -58,7 +61,12 @@ def test_a_drawn_line_region_comes_back_as_its_rectangle_grown_by_the_unclip_dis
     w, h, c = 120.0, 16.0, np.array([150.0, 100.0])
     t = np.deg2rad(angle)
     u, v = np.array([np.cos(t), np.sin(t)]), np.array([-np.sin(t), np.cos(t)])
-    corners = [c - u * w / 2 - v * h / 2, c + u * w / 2 - v * h / 2, c + u * w / 2 + v * h / 2, c - u * w / 2 + v * h / 2]
+    corners = [
+        c - u * w / 2 - v * h / 2,
+        c + u * w / 2 - v * h / 2,
+        c + u * w / 2 + v * h / 2,
+        c - u * w / 2 + v * h / 2,
+    ]
     img = Image.new("F", (300, 200), 0.0)
     ImageDraw.Draw(img).polygon([tuple(p) for p in corners], fill=0.9)
     quads, scores = boxes_from_map(np.asarray(img))
@@ -110,6 +118,7 @@ def test_the_conversion_computes_what_the_onnx_model_does(scenes):
     import tensorflow as tf
 
     from convert.text_detector_export import onnx_path, onnx_reference, onnx_to_tf
+
     detect = tf.function(onnx_to_tf(onnx_path()))
     for rgb in scenes[:2]:
         ref = onnx_reference(onnx_path(), rgb)
@@ -120,6 +129,7 @@ def test_the_conversion_computes_what_the_onnx_model_does(scenes):
 @need_onnx
 def test_the_shipped_int8_detector_finds_the_lines_the_onnx_model_finds(scenes):
     from convert.text_detector_export import onnx_path, onnx_reference
+
     det = TextDetector()
     found = ref_found = 0
     for rgb in scenes:

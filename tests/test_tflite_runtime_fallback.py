@@ -1,6 +1,7 @@
 """The fallback the design names: with only tflite-runtime installed (its last release, 2.14, which
 needs numpy < 2, so in a folder of its own), the device imports it and captions with the shipped
 bundle; a bundle it refuses is one line that names ai-edge-litert."""
+
 import subprocess
 import sys
 
@@ -25,8 +26,23 @@ def tflite_runtime(tmp_path_factory):
     if sys.version_info >= (3, 12):
         pytest.skip("tflite-runtime 2.14, its last release, has wheels up to Python 3.11 only")
     target = tmp_path_factory.mktemp("tflite_runtime")
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-warn-conflicts", "--target", str(target),
-                        "tflite-runtime==2.14.0", "numpy<2"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-warn-conflicts",
+            "--target",
+            str(target),
+            "tflite-runtime==2.14.0",
+            "numpy<2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if r.returncode != 0:
         pytest.skip(f"tflite-runtime 2.14 could not be installed here: {r.stderr.strip().splitlines()[-1:]}")
     return target
@@ -34,20 +50,28 @@ def tflite_runtime(tmp_path_factory):
 
 def caption_with(target, *args):
     import os
+
     env = dict(os.environ, PYTHONPATH=str(target))
-    return subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="no shipped bundle in this checkout")
 def test_with_only_tflite_runtime_the_shipped_bundle_captions(tflite_runtime, scenes):
     import json
+
     photos = sorted((scenes.parent / "images").glob("*.jpg"))[:3]
     old = caption_with(tflite_runtime, "--bundle", SHIPPED, *photos)
     assert old.returncode == 0, old.stderr[-2000:]
     assert "runtime tflite_runtime.interpreter numpy 1." in old.stderr
-    new = subprocess.run([sys.executable, "-m", "device", "caption", "--json", "--bundle", str(SHIPPED), *map(str, photos)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    new = subprocess.run(
+        [sys.executable, "-m", "device", "caption", "--json", "--bundle", str(SHIPPED), *map(str, photos)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     got = lambda out: [json.loads(l) for l in out.splitlines()]
     assert len(got(old.stdout)) == 3 and all(c["caption"] for c in got(old.stdout))
     # the two runtimes' int8 kernels round differently, so captions may differ: reported, not judged here

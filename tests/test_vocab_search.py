@@ -5,7 +5,17 @@ from device.vocab import Vocabulary, tokenize
 
 
 def test_tokenize_lowercases_and_strips_punctuation():
-    assert tokenize("A black-and-white Dog's ball, in the park.") == ["a", "black", "and", "white", "dog's", "ball", "in", "the", "park"]
+    assert tokenize("A black-and-white Dog's ball, in the park.") == [
+        "a",
+        "black",
+        "and",
+        "white",
+        "dog's",
+        "ball",
+        "in",
+        "the",
+        "park",
+    ]
 
 
 def test_vocabulary_min_count_specials_and_roundtrip(tmp_path):
@@ -73,6 +83,7 @@ def test_log_softmax_normalises():
 
 def test_top_is_argsort_of_finite_values():
     from device.search import _top
+
     rng = np.random.default_rng(1)
     for _ in range(50):
         x = rng.standard_normal(40).astype(np.float32)
@@ -81,8 +92,10 @@ def test_top_is_argsort_of_finite_values():
         assert list(_top(x, 6)) == want
     assert _top(np.full(5, -np.inf, np.float32), 3).size == 0
 
+
 def test_requantize_passes_equal_grids_through_and_maps_codes_to_the_other_grid_by_hand():
     from device.quant import requantize
+
     codes = np.arange(-128, 128, dtype=np.int8)
     assert requantize(codes, (0.1, 3, "int8"), (0.1, 3, "int8")) is codes  # the state hand-over: bit for bit
     # real = 0.1 * (q - 3); on (0.5, 127, uint8): round(real / 0.5) + 127, clipped to 0..255 (worked by hand)

@@ -1,5 +1,6 @@
 """MobileNet backbones with ImageNet weights from Keras' cache, a Keras .h5 file, or a quantised
 TFLite ImageNet classifier dequantised into the Keras model."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,9 @@ def _application(name: str, alpha: float, size: int, include_top: bool, weights)
         return keras.applications.MobileNet(input_shape=shape, alpha=alpha, include_top=include_top, weights=weights)
     if name == "mobilenet_v3_small":
         # include_preprocessing=True: v3 takes 0..255 pixels itself
-        return keras.applications.MobileNetV3Small(input_shape=shape, alpha=alpha, include_top=include_top,
-                                                   weights=weights, include_preprocessing=True)
+        return keras.applications.MobileNetV3Small(
+            input_shape=shape, alpha=alpha, include_top=include_top, weights=weights, include_preprocessing=True
+        )
     raise ValueError(f"unknown backbone {name!r}: choose mobilenet_v2, mobilenet_v1 or mobilenet_v3_small")
 
 
@@ -119,10 +121,16 @@ def import_tflite_classifier(model: keras.Model, path: Path) -> None:
     """
     it = make_interpreter(path, xnnpack=False)
     ops = [o for o in it._get_ops_details() if o["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
-    convs = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense))]
+    convs = [
+        l
+        for l in model.layers
+        if isinstance(l, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense))
+    ]
     bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     if len(ops) != len(convs):
-        raise DataError(f"{path}: {len(ops)} convolutions, but the Keras model has {len(convs)}: not the same architecture/alpha")
+        raise DataError(
+            f"{path}: {len(ops)} convolutions, but the Keras model has {len(convs)}: not the same architecture/alpha"
+        )
     bn_iter = iter(bns)
     for op, layer in zip(ops, convs):
         w = _dequantized(it, op["inputs"][1])
@@ -145,5 +153,11 @@ def import_tflite_classifier(model: keras.Model, path: Path) -> None:
         layer.set_weights([kernel])
         bn = next(bn_iter)
         ch = kernel.shape[-1] * (kernel.shape[-2] if isinstance(layer, keras.layers.DepthwiseConv2D) else 1)
-        bn.set_weights([np.ones(ch, np.float32), b.astype(np.float32), np.zeros(ch, np.float32),
-                        np.full(ch, 1.0 - bn.epsilon, np.float32)])
+        bn.set_weights(
+            [
+                np.ones(ch, np.float32),
+                b.astype(np.float32),
+                np.zeros(ch, np.float32),
+                np.full(ch, 1.0 - bn.epsilon, np.float32),
+            ]
+        )

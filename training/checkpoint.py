@@ -1,13 +1,14 @@
 """Checkpoint folders: config + vocabulary + weights + metrics, so a checkpoint is self-describing.
 
-  config.json        format version, model/train config, data description, epoch
-  vocab.json         the vocabulary (device.vocab.Vocabulary)
-  encoder.weights.h5 backbone + head (best epoch)
-  decoder.weights.h5 decoder step (best epoch)
-  metrics.json       validation metrics of the best epoch
-  history.json       per-epoch loss and val BLEU-4
-  state/             latest optimizer + weights for --resume
+config.json        format version, model/train config, data description, epoch
+vocab.json         the vocabulary (device.vocab.Vocabulary)
+encoder.weights.h5 backbone + head (best epoch)
+decoder.weights.h5 decoder step (best epoch)
+metrics.json       validation metrics of the best epoch
+history.json       per-epoch loss and val BLEU-4
+state/             latest optimizer + weights for --resume
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ from .model import build_decoder_step, build_encoder
 
 
 def save_config(out: Path, mcfg: ModelConfig, tcfg: TrainConfig, extra: dict) -> None:
-    meta = {"format_version": FORMAT_VERSION, "seesay_version": __version__, "model": to_dict(mcfg),
-            "train": to_dict(tcfg), **extra}
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "seesay_version": __version__,
+        "model": to_dict(mcfg),
+        "train": to_dict(tcfg),
+        **extra,
+    }
     (out / "config.json").write_text(json.dumps(meta, indent=2))
 
 
@@ -37,12 +43,16 @@ def read_meta(ckpt: str | Path) -> dict:
     meta.get("model", {}).setdefault("geometry", "center-crop")
     meta.get("model", {}).setdefault("classes", 0)
     if meta.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{ckpt}: checkpoint format {meta.get('format_version')} from seesay "
-                        f"{meta.get('seesay_version', '?')}; this version reads format {FORMAT_VERSION}. "
-                        "Retrain, or convert with the seesay version that wrote it.")
+        raise DataError(
+            f"{ckpt}: checkpoint format {meta.get('format_version')} from seesay "
+            f"{meta.get('seesay_version', '?')}; this version reads format {FORMAT_VERSION}. "
+            "Retrain, or convert with the seesay version that wrote it."
+        )
     for f in ("vocab.json", "encoder.weights.h5", "decoder.weights.h5"):
         if not (ckpt / f).is_file():
-            raise DataError(f"{ckpt}: {f} is missing; the checkpoint is incomplete (training still running or interrupted?)")
+            raise DataError(
+                f"{ckpt}: {f} is missing; the checkpoint is incomplete (training still running or interrupted?)"
+            )
     return meta
 
 

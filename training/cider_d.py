@@ -2,6 +2,7 @@
 
 Document frequencies come from the training references. Words outside the vocabulary become
 distinct negative ids, so a candidate's <unk> never matches them."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ SIGMA = 6.0  # Gaussian length penalty width, as in CIDEr-D
 
 
 def ngrams(ids: Sequence[int]) -> list[Counter]:
-    return [Counter(tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)) for n in range(1, N + 1)]
+    return [Counter(tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)) for n in range(1, N + 1)]
 
 
 class CiderD:
@@ -42,7 +43,7 @@ class CiderD:
         refs = self._refs[key]
         total = 0.0
         for rv, rn, rl in refs:
-            penalty = math.exp(-((cl - rl) ** 2) / (2 * SIGMA ** 2))
+            penalty = math.exp(-((cl - rl) ** 2) / (2 * SIGMA**2))
             for n in range(N):
                 if cn[n] == 0 or rn[n] == 0:
                     continue

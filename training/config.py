@@ -1,4 +1,5 @@
 """Model and training configuration. Every default has a one-line reason. Plain data: no side effects."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,12 +13,12 @@ class ModelConfig:
     backbone: str = "mobilenet_v2"  # the design card's default; mobilenet_v1 / mobilenet_v3_small selectable
     alpha: float = 1.0  # width multiplier; 1.0 matches the real ImageNet weights we can import
     image_size: int = 224  # pixels; MobileNet's native size, gives a 7x7 grid
-    geometry: str = "auto"  # squash | center-crop | auto: squash when every training photo is already square (squashed data), else center-crop
-    classes: int = -1  # ImageNet probabilities the encoder also gives (grounding); -1 = 1000 when the weights come from an ImageNet classifier, else 0
+    geometry: str = "auto"  # squash | center-crop | auto: squash when all training photos are square, else center-crop
+    classes: int = -1  # ImageNet probabilities the encoder gives; -1 = 1000 with ImageNet classifier weights, else 0
     feature_dim: int = 256  # projected feature width D: the decoder reads 49 x D per step
     attention_dim: int = 256  # Bahdanau attention width A (keys are 49 x A, precomputed per image)
     embed_dim: int = 256  # word embedding width E
-    hidden_dim: int = 256  # recurrent state width H; the step runs ~10x per caption, 256 keeps it cheap (512: no better on Flickr8k)
+    hidden_dim: int = 256  # recurrent state width H; a step runs ~10x per caption: 256 keeps it cheap (512: no better)
     cell: str = "lstm"  # lstm | gru, a one-step cell: TFLite int8 cannot calibrate RNN while-loops
     dropout: float = 0.5  # heavy: 850 images overfit quickly
     max_len: int = 20  # caption words, excluding <start>/<end>; Flickr8k captions rarely exceed it
@@ -56,7 +57,7 @@ class TrainConfig:
     scst_lr: float = 5e-5  # Adam rate for self-critical training (Rennie et al. 2017)
     scst_samples: int = 5  # captions sampled per image for the reward
     scst_batch: int = 32  # images per self-critical step
-    scst_baseline: str = "mean"  # mean: each sample's reward minus the mean of the others' (no greedy decode); greedy: Rennie et al.'s
+    scst_baseline: str = "mean"  # mean: a sample's reward minus the mean of the others'; greedy: Rennie et al.'s
 
 
 def to_dict(cfg) -> dict:

@@ -3,6 +3,7 @@
 Every loader returns a list of Sample; problems (missing image, unreadable JPEG, empty caption) are
 reported by file name, counted in the LoadReport, and skipped: never a crash halfway through.
 """
+
 from __future__ import annotations
 
 import csv
@@ -46,8 +47,7 @@ class LoadReport:
         return s + ("; skipped " + ", ".join(skipped) if skipped else "")
 
 
-def _finish(pairs: "OrderedDict[str, list[str]]", images_dir: Path, report: LoadReport,
-            verify: bool) -> list[Sample]:
+def _finish(pairs: "OrderedDict[str, list[str]]", images_dir: Path, report: LoadReport, verify: bool) -> list[Sample]:
     out = []
     for name, caps in pairs.items():
         kept = [c.strip() for c in caps if c and c.strip()]
@@ -130,8 +130,9 @@ def load_coco(path: Path, images_dir: Path | None, report: LoadReport, verify=Tr
     return _finish(pairs, images_dir, report, verify)
 
 
-def load_dataset(path: str | Path, images_dir: str | Path | None = None, verify: bool = True
-                 ) -> tuple[list[Sample], LoadReport]:
+def load_dataset(
+    path: str | Path, images_dir: str | Path | None = None, verify: bool = True
+) -> tuple[list[Sample], LoadReport]:
     """Detect the format of an annotation file and load it."""
     path = Path(path)
     if path.is_dir():  # a folder: look for a known annotation file inside
@@ -140,8 +141,10 @@ def load_dataset(path: str | Path, images_dir: str | Path | None = None, verify:
                 path = path / name
                 break
         else:
-            raise DataError(f"{path}: no captions.csv, Flickr8k.token.txt or dataset_*.json inside; "
-                            "pass the annotation file itself")
+            raise DataError(
+                f"{path}: no captions.csv, Flickr8k.token.txt or dataset_*.json inside; "
+                "pass the annotation file itself"
+            )
     if not path.is_file():
         raise DataError(f"{path}: annotation file not found")
     idir = Path(images_dir) if images_dir else None
@@ -154,7 +157,11 @@ def load_dataset(path: str | Path, images_dir: str | Path | None = None, verify:
         with open(path, encoding="utf-8") as f:
             head = f.read(1 << 16)
         # COCO files carry an "annotations" list near the top level; Karpathy's do not
-        loader = load_coco if '"annotations"' in head or '"annotations"' in path.read_text(encoding="utf-8") else load_karpathy
+        loader = (
+            load_coco
+            if '"annotations"' in head or '"annotations"' in path.read_text(encoding="utf-8")
+            else load_karpathy
+        )
         samples = loader(path, idir, report, verify)
     else:
         raise DataError(f"{path}: unknown caption format (expected .csv, .txt or .json)")
@@ -197,26 +204,33 @@ def find_splits(data: str | Path) -> dict[str, list[Path]] | None:
     return {"train": train, "val": [val]}
 
 
-def split_by_lists(samples: list[Sample], train_files: list[Path], val_files: list[Path]
-                   ) -> tuple[list[Sample], list[Sample]]:
+def split_by_lists(
+    samples: list[Sample], train_files: list[Path], val_files: list[Path]
+) -> tuple[list[Sample], list[Sample]]:
     """Split by named lists; an image listed in both is refused, one in neither is left out."""
     train_names = {n for f in train_files for n in read_split(f)}
     val_names = {n for f in val_files for n in read_split(f)}
     both = train_names & val_names
     if both:
-        raise DataError(f"{len(both)} images are in both the train and the val split (e.g. {sorted(both)[0]}); fix the split files")
+        raise DataError(
+            f"{len(both)} images are in both the train and the val split (e.g. {sorted(both)[0]}); fix the split files"
+        )
     tr = [s for s in samples if s.image.name in train_names]
     va = [s for s in samples if s.image.name in val_names]
     if not tr or not va:
-        raise DataError(f"the split files match {len(tr)} train and {len(va)} val images of the data; "
-                        "they must name the data's image files")
+        raise DataError(
+            f"the split files match {len(tr)} train and {len(va)} val images of the data; "
+            "they must name the data's image files"
+        )
     return sorted(tr, key=lambda s: s.image.name), sorted(va, key=lambda s: s.image.name)
 
 
 def split_as_trained(samples: list[Sample], data_meta: dict) -> tuple[list[Sample], list[Sample]]:
     """The split a checkpoint was trained with (its config.json "data": split files, or val_fraction + seed)."""
     if data_meta.get("train_split"):
-        return split_by_lists(samples, [Path(p) for p in data_meta["train_split"]], [Path(p) for p in data_meta["val_split"]])
+        return split_by_lists(
+            samples, [Path(p) for p in data_meta["train_split"]], [Path(p) for p in data_meta["val_split"]]
+        )
     return split(samples, data_meta["val_fraction"], data_meta["split_seed"])
 
 

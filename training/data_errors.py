@@ -1,4 +1,5 @@
 """Errors of the host side's data handling, in device's exception tree (so run_cli reports them)."""
+
 from device.errors import SeesayError
 
 

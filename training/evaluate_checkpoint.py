@@ -1,4 +1,5 @@
 """`python -m training evaluate CHECKPOINT`: scores, per-image JSONL, attention figures, training curve."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ def evaluate_checkpoint(args) -> dict:
     items = val_s if args.split == "val" else samples
     out = Path(args.out or Path(args.checkpoint) / "eval")
     out.mkdir(parents=True, exist_ok=True)
-    pixels, ok = load_pixels([s.image for s in items], mcfg.image_size, mcfg.geometry)  # an unreadable image is named and skipped
+    pixels, ok = load_pixels(
+        [s.image for s in items], mcfg.image_size, mcfg.geometry
+    )  # an unreadable image is named and skipped
     items, pixels = [s for s, good in zip(items, ok) if good], pixels[ok]
     names = [s.image.name for s in items]
     refs = {s.image.name: list(s.captions) for s in items}
@@ -37,13 +40,19 @@ def evaluate_checkpoint(args) -> dict:
         write_jsonl(out / f"{tag}.jsonl", names, res, hyps, refs)
         for i in range(min(args.figures, len(names))):
             words = hyps[names[i]].split()
-            save_attention_figure(out / f"attention_{tag}_{i}.png", pixels[i], words, res[i].attention[: len(words)],
-                                  title=f"{names[i]}: {hyps[names[i]]}")
+            save_attention_figure(
+                out / f"attention_{tag}_{i}.png",
+                pixels[i],
+                words,
+                res[i].attention[: len(words)],
+                title=f"{names[i]}: {hyps[names[i]]}",
+            )
     const = best_constant_caption({s.image.name: s.captions for s in train_s})
     report["constant_floor"] = {"caption": const, **caption_metrics({n: const for n in names}, refs)}
     hist = Path(args.checkpoint) / "history.json"
     if hist.is_file():
         from .plots import training_curves
+
         training_curves(json.loads(hist.read_text()), out / "training_curves.png")
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     return report

@@ -1,6 +1,7 @@
 """Backbone feature grids, computed once per image (and its mirror image) and cached on disk.
 With a frozen encoder this is the only time images go through the backbone, so it runs on the
 fastest float path: the backbone as a float32 TFLite model on XNNPACK, checked against Keras."""
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,10 @@ def load_pixels(paths: list[Path], size: int, geometry: str) -> tuple[np.ndarray
 
 def backbone_tflite(backbone, size: int) -> bytes:
     """The frozen backbone as a float32 TFLite model, batch 1 (XNNPACK's fastest shape on a CPU)."""
-    fn = tf.function(lambda image: {"grid": backbone(image, training=False)},
-                     input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
+    fn = tf.function(
+        lambda image: {"grid": backbone(image, training=False)},
+        input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")],
+    )
     return float32_tflite(fn, backbone)
 
 
@@ -73,15 +76,18 @@ def check_against_keras(fast, backbone, pixels: np.ndarray) -> float:
     """Relative RMS difference of the fast path's grids from Keras' on a few real images; refuses a mismatch."""
     want = np.asarray(backbone(pixels.astype(np.float32), training=False))
     got = fast(pixels)
-    rel = float(np.sqrt(np.mean((got - want) ** 2)) / (np.sqrt(np.mean(want ** 2)) + 1e-12))
+    rel = float(np.sqrt(np.mean((got - want) ** 2)) / (np.sqrt(np.mean(want**2)) + 1e-12))
     if rel > TFLITE_TOLERANCE:
-        raise DataError(f"the float32 TFLite backbone differs from Keras by {rel:.2e} relative RMS "
-                        f"(allowed {TFLITE_TOLERANCE:.0e}); report this with your TensorFlow version")
+        raise DataError(
+            f"the float32 TFLite backbone differs from Keras by {rel:.2e} relative RMS "
+            f"(allowed {TFLITE_TOLERANCE:.0e}); report this with your TensorFlow version"
+        )
     return rel
 
 
-def compute_grids(backbone, paths: list[Path], size: int, geometry: str, backbone_desc: dict,
-                  cache_dir: Path | None, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+def compute_grids(
+    backbone, paths: list[Path], size: int, geometry: str, backbone_desc: dict, cache_dir: Path | None, flip: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """-> (grids float16 [N or 2N, g, g, C] (mirrored copies after the originals), ok mask [N])."""
     key = _cache_key(paths, {**backbone_desc, "geometry": geometry}, flip)
     f = Path(cache_dir) / f"grids_{key}.npy" if cache_dir else None
@@ -98,9 +104,9 @@ def compute_grids(backbone, paths: list[Path], size: int, geometry: str, backbon
     with tqdm(total=len(grids), desc="backbone features", unit="img") as bar:
         for v_i, v in enumerate(views):
             for s in range(0, len(v), 64):
-                chunk = v[s:s + 64]
+                chunk = v[s : s + 64]
                 at = v_i * len(v) + s
-                grids[at:at + len(chunk)] = fast(chunk)
+                grids[at : at + len(chunk)] = fast(chunk)
                 bar.update(len(chunk))
     if f:
         f.parent.mkdir(parents=True, exist_ok=True)

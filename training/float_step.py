@@ -1,5 +1,6 @@
 """The float Keras decoder as a device.search step, so the float model is searched by the very code
 the device runs on the int8 bundle."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,9 @@ class KerasCaptioner:
     def context(self, enc_out: dict) -> tuple[dict, "KerasStep"]:
         """Encoder outputs of one image -> (initial state, step bound to that image)."""
         init = {n: np.asarray(enc_out[n], np.float32) for n in self.state_names}
-        return init, KerasStep(self, np.asarray(enc_out["features"], np.float32), np.asarray(enc_out["keys"], np.float32))
+        return init, KerasStep(
+            self, np.asarray(enc_out["features"], np.float32), np.asarray(enc_out["keys"], np.float32)
+        )
 
 
 class KerasStep:
@@ -36,8 +39,12 @@ class KerasStep:
         if b not in self._tiled:
             self._tiled[b] = (np.repeat(self.features, b, 0), np.repeat(self.keys, b, 0))
         f, k = self._tiled[b]
-        named = {"token": tf.constant(tokens, tf.int32), "features": tf.constant(f), "keys": tf.constant(k),
-                 **{n: tf.constant(state[n]) for n in self.owner.state_names}}
+        named = {
+            "token": tf.constant(tokens, tf.int32),
+            "features": tf.constant(f),
+            "keys": tf.constant(k),
+            **{n: tf.constant(state[n]) for n in self.owner.state_names},
+        }
         out = self.owner._call([named[n] for n in decoder_inputs(self.owner.state_names)])
         new = {n: out[n].numpy() for n in self.owner.state_names}
         return out["logits"].numpy(), new, out["alpha"].numpy()

@@ -7,6 +7,7 @@ decoder step (one word, explicit state; no RNN layer, whose while-loop breaks in
           token int32[B], h [B,H], (c [B,H]), features, keys ->
           logits [B,V], h', (c'), alpha [B,49]
 """
+
 from __future__ import annotations
 
 import keras
@@ -24,8 +25,7 @@ def build_head(cfg: ModelConfig, channels: int) -> keras.Model:
     f = layers.Dense(cfg.feature_dim, activation="relu", name="feat_proj")(f)  # [B,49,D]
     keys = layers.Dense(cfg.attention_dim, use_bias=False, name="att_keys")(f)  # [B,49,A]
     mean = layers.GlobalAveragePooling1D()(f)  # [B,D]
-    outs = {"features": f, "keys": keys,
-            "h": layers.Dense(cfg.hidden_dim, activation="tanh", name="init_h")(mean)}
+    outs = {"features": f, "keys": keys, "h": layers.Dense(cfg.hidden_dim, activation="tanh", name="init_h")(mean)}
     if cfg.cell == "lstm":
         outs["c"] = layers.Dense(cfg.hidden_dim, activation="tanh", name="init_c")(mean)
     return keras.Model(grid, outs, name="head")
@@ -89,7 +89,11 @@ def build_decoder_step(cfg: ModelConfig) -> keras.Model:
     deep = emb + layers.Dense(cfg.embed_dim, name="out_h")(out) + layers.Dense(cfg.embed_dim, name="out_ctx")(context)
     deep = layers.Dropout(cfg.dropout)(ops.tanh(deep))
     logits = layers.Dense(cfg.vocab_size, name="logits")(deep)
-    outputs = {"logits": logits, "h": layers.Identity(name="h_out")(new[0]), "alpha": layers.Identity(name="alpha")(alpha)}
+    outputs = {
+        "logits": logits,
+        "h": layers.Identity(name="h_out")(new[0]),
+        "alpha": layers.Identity(name="alpha")(alpha),
+    }
     if cfg.cell == "lstm":
         outputs["c"] = layers.Identity(name="c_out")(new[1])
     return keras.Model([token, *states, features, keys], outputs, name="decoder_step")

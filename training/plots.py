@@ -1,4 +1,5 @@
 """Training-curve figure (matplotlib, host side only)."""
+
 from __future__ import annotations
 
 from pathlib import Path

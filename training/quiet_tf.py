@@ -1,5 +1,6 @@
 """TensorFlow imported without its start-up chatter (oneDNN, absl pre-init, deprecation warnings):
 a user sees progress bars and results. -v shows everything."""
+
 from __future__ import annotations
 
 import logging
@@ -18,6 +19,7 @@ def import_tensorflow(verbose: bool = False):
         warnings.filterwarnings("ignore", category=UserWarning, module="keras")
     with quiet_native_stderr():
         import tensorflow as tf
+
         tf.zeros(1)  # the first op initialises the runtime, which logs too
     if not verbose:
         tf.get_logger().setLevel(logging.ERROR)

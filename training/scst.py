@@ -4,6 +4,7 @@ For each image, sample k captions from the decoder; each sample's advantage is i
 baseline: the mean of the other k-1 samples' rewards (default; no extra decode, lower variance), or the
 greedy caption's (Rennie et al.). The loss raises the log-probability of the samples that beat the
 baseline and lowers the others'. A handful of epochs after cross-entropy."""
+
 from __future__ import annotations
 
 import keras
@@ -22,8 +23,10 @@ def reference_ids(vocab: Vocabulary, captions, oov: dict[str, int]) -> list[list
     """Reference captions as ids; a word outside the vocabulary gets its own negative id (kept in
     oov, shared by the whole corpus so document frequencies count it right), so that a candidate's
     <unk> never matches it."""
-    return [[vocab.index[w] if w in vocab.index else -oov.setdefault(w, len(oov) + 1) for w in tokenize(c)]
-            for c in captions]
+    return [
+        [vocab.index[w] if w in vocab.index else -oov.setdefault(w, len(oov) + 1) for w in tokenize(c)]
+        for c in captions
+    ]
 
 
 def until_end(ids: np.ndarray, end_id: int) -> list[int]:
@@ -86,8 +89,19 @@ def make_policy_step(head, decoder, cfg: ModelConfig, start_id: int, end_id: int
     return step
 
 
-def self_critical(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, vocab: Vocabulary, inputs: np.ndarray,
-                  views: list[int], view_refs: dict[int, list[str]], validate, save, seed: int) -> list[dict]:
+def self_critical(
+    head,
+    decoder,
+    cfg: ModelConfig,
+    tcfg: TrainConfig,
+    vocab: Vocabulary,
+    inputs: np.ndarray,
+    views: list[int],
+    view_refs: dict[int, list[str]],
+    validate,
+    save,
+    seed: int,
+) -> list[dict]:
     """Runs tcfg.scst_epochs epochs over the image views (rows of inputs); after each, validate() ->
     metrics dict with "cider"; save() is called whenever validation CIDEr improves. -> history."""
     oov: dict[str, int] = {}
@@ -111,9 +125,12 @@ def self_critical(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, vocab: Voc
             return ((per_image.sum(1, keepdims=True) - per_image) / (k - 1)).reshape(-1)
         greedy = decode(grids, 0).numpy()
         return np.repeat([cider.score(v, until_end(g, vocab.end_id)) for v, g in zip(batch, greedy)], k)
+
     best = validate()["cider"]
-    print(f"self-critical: start from val CIDEr {best:.3f}; {len(views)} image views, {k} samples each, "
-          f"{tcfg.scst_baseline} baseline")
+    print(
+        f"self-critical: start from val CIDEr {best:.3f}; {len(views)} image views, {k} samples each, "
+        f"{tcfg.scst_baseline} baseline"
+    )
     history = []
     for epoch in range(1, tcfg.scst_epochs + 1):
         order = rng.permutation(np.array(views))
@@ -121,7 +138,7 @@ def self_critical(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, vocab: Voc
         bar = tqdm(range(0, len(order), bs), desc=f"scst {epoch}/{tcfg.scst_epochs}", unit="step")
         rewards = []
         for s in bar:
-            batch = np.sort(order[s:s + bs])
+            batch = np.sort(order[s : s + bs])
             grids = tf.constant(np.asarray(inputs[batch], np.float32))
             samples = decode(grids, k).numpy()
             r = np.array([cider.score(batch[i // k], until_end(samples[i], vocab.end_id)) for i in range(len(samples))])
@@ -130,9 +147,17 @@ def self_critical(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, vocab: Voc
             rewards.append(r.mean())
             bar.set_postfix(reward=f"{np.mean(rewards[-20:]):.3f}")
         m = validate()
-        rec = {"scst_epoch": epoch, "train_reward": float(np.mean(rewards)), "val_cider": m["cider"], "val_bleu4": m["bleu4"]}
+        rec = {
+            "scst_epoch": epoch,
+            "train_reward": float(np.mean(rewards)),
+            "val_cider": m["cider"],
+            "val_bleu4": m["bleu4"],
+        }
         history.append(rec)
-        print(f"scst epoch {epoch}: sample CIDEr-D {rec['train_reward']:.3f}  val CIDEr {m['cider']:.3f}  BLEU-4 {m['bleu4']:.4f}")
+        print(
+            f"scst epoch {epoch}: sample CIDEr-D {rec['train_reward']:.3f}  val CIDEr {m['cider']:.3f}  "
+            f"BLEU-4 {m['bleu4']:.4f}"
+        )
         if m["cider"] > best:
             best = m["cider"]
             save()

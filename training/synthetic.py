@@ -2,6 +2,7 @@
 several differently worded captions. Written to a folder in the Kaggle Flickr8k layout
 (images/*.jpg + captions.csv), so it goes through exactly the loaders real data goes through.
 """
+
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,16 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
-COLOURS = {"red": (210, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 210), "yellow": (235, 210, 40),
-           "purple": (140, 50, 170), "orange": (245, 140, 30), "white": (250, 250, 250), "black": (20, 20, 20)}
+COLOURS = {
+    "red": (210, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 70, 210),
+    "yellow": (235, 210, 40),
+    "purple": (140, 50, 170),
+    "orange": (245, 140, 30),
+    "white": (250, 250, 250),
+    "black": (20, 20, 20),
+}
 SHAPES = ("circle", "square", "triangle", "diamond")
 SIZES = {"small": 0.11, "big": 0.2}  # object radius as a fraction of the image side
 COUNTS = {1: "a", 2: "two", 3: "three"}
@@ -53,8 +62,12 @@ def _background(rng: random.Random, size: int) -> tuple[Image.Image, str, str]:
 
 def _group(rng: random.Random, exclude: tuple[str, str] | None = None) -> dict:
     while True:
-        g = {"colour": rng.choice(list(COLOURS)), "shape": rng.choice(SHAPES),
-             "size": rng.choice(list(SIZES)), "count": rng.choice([1, 1, 1, 2, 3])}
+        g = {
+            "colour": rng.choice(list(COLOURS)),
+            "shape": rng.choice(SHAPES),
+            "size": rng.choice(list(SIZES)),
+            "count": rng.choice([1, 1, 1, 2, 3]),
+        }
         if exclude is None or (g["colour"], g["shape"]) != exclude:
             return g
 
@@ -85,24 +98,33 @@ def make_scene(rng: random.Random, size: int = 224) -> tuple[Image.Image, list[s
     if rng.random() < 0.35:  # a single group, centred
         _place(d, a, (0.2, 0.25, 0.8, 0.75), size, rng)
         pa = _phrase(a, True)
-        caps = [pa, f"{pa} {bg_words}", f"there {'is' if a['count'] == 1 else 'are'} {_phrase(a, False)} in the middle",
-                f"{_phrase(a, False)} {bg_words}", f"{pa} in the centre of the picture"]
+        caps = [
+            pa,
+            f"{pa} {bg_words}",
+            f"there {'is' if a['count'] == 1 else 'are'} {_phrase(a, False)} in the middle",
+            f"{_phrase(a, False)} {bg_words}",
+            f"{pa} in the centre of the picture",
+        ]
     else:
         b = _group(rng, exclude=(a["colour"], a["shape"]))
         rel = rng.choice(list(RELATIONS))
-        boxes = {"left": ((0.0, 0.25, 0.5, 0.75), (0.5, 0.25, 1.0, 0.75)),
-                 "right": ((0.5, 0.25, 1.0, 0.75), (0.0, 0.25, 0.5, 0.75)),
-                 "above": ((0.15, 0.0, 0.85, 0.5), (0.15, 0.5, 0.85, 1.0)),
-                 "below": ((0.15, 0.5, 0.85, 1.0), (0.15, 0.0, 0.85, 0.5))}[rel]
+        boxes = {
+            "left": ((0.0, 0.25, 0.5, 0.75), (0.5, 0.25, 1.0, 0.75)),
+            "right": ((0.5, 0.25, 1.0, 0.75), (0.0, 0.25, 0.5, 0.75)),
+            "above": ((0.15, 0.0, 0.85, 0.5), (0.15, 0.5, 0.85, 1.0)),
+            "below": ((0.15, 0.5, 0.85, 1.0), (0.15, 0.0, 0.85, 0.5)),
+        }[rel]
         _place(d, a, boxes[0], size, rng)
         _place(d, b, boxes[1], size, rng)
         inverse = {"left": "right", "right": "left", "above": "below", "below": "above"}[rel]
         pa, pb = _phrase(a, True), _phrase(b, True)
-        caps = [f"{pa} {RELATIONS[rel]} {pb}",
-                f"{pb} {RELATIONS[inverse]} {pa}",
-                f"{_phrase(a, False)} {RELATIONS[rel]} {_phrase(b, False)}",
-                f"{_phrase(a, False)} and {_phrase(b, False)} {bg_words}",
-                f"{pa} is {RELATIONS[rel]} {pb}"]
+        caps = [
+            f"{pa} {RELATIONS[rel]} {pb}",
+            f"{pb} {RELATIONS[inverse]} {pa}",
+            f"{_phrase(a, False)} {RELATIONS[rel]} {_phrase(b, False)}",
+            f"{_phrase(a, False)} and {_phrase(b, False)} {bg_words}",
+            f"{pa} is {RELATIONS[rel]} {pb}",
+        ]
     img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 0.8)))
     return img, caps
 

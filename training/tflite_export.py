@@ -1,5 +1,6 @@
 """A tf.function over Keras 3 models -> SavedModel -> TFLite. Used by the feature extractor here and
 by convert/ for the bundle, so both freeze the Keras variables the same way."""
+
 from __future__ import annotations
 
 import tempfile
@@ -14,6 +15,7 @@ def saved_model(fn, trackable, path: str) -> str:
     serving_default signature keeps fn's input and output names. Keras' ExportArchive tracks the
     Keras 3 variables so the converter freezes them into constants."""
     import keras
+
     archive = keras.export.ExportArchive()
     archive.track(trackable)
     archive.add_endpoint("serving_default", fn)
@@ -22,8 +24,9 @@ def saved_model(fn, trackable, path: str) -> str:
 
 
 def converter_for(fn, trackable, workdir: str) -> tf.lite.TFLiteConverter:
-    return tf.lite.TFLiteConverter.from_saved_model(saved_model(fn, trackable, workdir + "/sm"),
-                                                    signature_keys=["serving_default"])
+    return tf.lite.TFLiteConverter.from_saved_model(
+        saved_model(fn, trackable, workdir + "/sm"), signature_keys=["serving_default"]
+    )
 
 
 def float32_tflite(fn, trackable) -> bytes:

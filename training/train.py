@@ -1,6 +1,7 @@
 """Training: cached frozen-backbone features -> teacher-forced decoder with attention, masked
 cross-entropy + doubly stochastic attention penalty, Adam with cosine decay, early stopping on
 validation BLEU-4 (greedy, device search code), checkpoints that carry config + vocabulary."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -91,13 +92,22 @@ def _loss_fn(head, decoder, cfg: ModelConfig, tcfg: TrainConfig, grids, tokens, 
     n_words = tf.maximum(tf.reduce_sum(mask, 1), 1.0)
     ce_mean = tf.reduce_mean(ce_sum / n_words)
     # doubly stochastic attention: every position should be looked at about once over the caption
-    penalty = tf.reduce_mean(tf.reduce_sum((1.0 - alpha_sum) ** 2, axis=1)) / float(cfg.grid ** 2)
+    penalty = tf.reduce_mean(tf.reduce_sum((1.0 - alpha_sum) ** 2, axis=1)) / float(cfg.grid**2)
     return ce_mean + tcfg.attention_penalty * penalty, ce_mean
 
 
-def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, images_dir: str | None = None,
-          cache_dir: str | None = None, resume: bool = False, train_split: list[str] | None = None,
-          val_split: list[str] | None = None, extra_train: list[str] | None = None) -> dict:
+def train(
+    data: str,
+    out: str | Path,
+    mcfg: ModelConfig,
+    tcfg: TrainConfig,
+    images_dir: str | None = None,
+    cache_dir: str | None = None,
+    resume: bool = False,
+    train_split: list[str] | None = None,
+    val_split: list[str] | None = None,
+    extra_train: list[str] | None = None,
+) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
@@ -105,14 +115,23 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
 
     samples, report = load_dataset(data, images_dir)
     print(f"data: {report.summary()}")
-    splits = {"train": [Path(p) for p in train_split], "val": [Path(p) for p in val_split or []]} if train_split else find_splits(data)
+    splits = (
+        {"train": [Path(p) for p in train_split], "val": [Path(p) for p in val_split or []]}
+        if train_split
+        else find_splits(data)
+    )
     if splits:
         if not splits["val"]:
             raise DataError("--train-split needs --val-split too")
         train_s, val_s = split_by_lists(samples, splits["train"], splits["val"])
-        split_meta = {"train_split": [str(p.resolve()) for p in splits["train"]], "val_split": [str(p.resolve()) for p in splits["val"]]}
-        print(f"split ({', '.join(p.name for p in splits['train'])} / {splits['val'][0].name}): "
-              f"{len(train_s)} train / {len(val_s)} val images")
+        split_meta = {
+            "train_split": [str(p.resolve()) for p in splits["train"]],
+            "val_split": [str(p.resolve()) for p in splits["val"]],
+        }
+        print(
+            f"split ({', '.join(p.name for p in splits['train'])} / {splits['val'][0].name}): "
+            f"{len(train_s)} train / {len(val_s)} val images"
+        )
     else:
         train_s, val_s = split(samples, tcfg.val_fraction, tcfg.seed)
         split_meta = {}
@@ -122,8 +141,10 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         taken = {s.image.name for s in train_s + val_s}
         clash = [s.image.name for s in more if s.image.name in taken]
         if clash:
-            raise DataError(f"{extra}: {len(clash)} photos share a file name with the main data (e.g. {clash[0]}); "
-                            "rename them: file names identify photos in the splits and the feature cache")
+            raise DataError(
+                f"{extra}: {len(clash)} photos share a file name with the main data (e.g. {clash[0]}); "
+                "rename them: file names identify photos in the splits and the feature cache"
+            )
         train_s = train_s + more
         print(f"extra training data {extra}: {more_report.summary()}")
     split_meta["extra_train"] = [str(Path(e).resolve()) for e in extra_train or []]
@@ -148,6 +169,7 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     bn_training = False
     if tcfg.fine_tune_encoder:  # images go through the backbone in every step
         from .features import load_pixels
+
         pixels, ok = load_pixels(paths, mcfg.image_size, mcfg.geometry)
         inputs = np.concatenate([pixels, pixels[:, :, ::-1]]) if tcfg.hflip else pixels
         # from scratch, BatchNorm must learn its statistics; pretrained ones stay as they are
@@ -162,8 +184,13 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     def grids_of(idx) -> np.ndarray:
         if not tcfg.fine_tune_encoder:
             return inputs[idx]
-        return np.concatenate([np.asarray(backbone(inputs[idx[s:s + 64]].astype(np.float32), training=False))
-                               for s in range(0, len(idx), 64)])
+        return np.concatenate(
+            [
+                np.asarray(backbone(inputs[idx[s : s + 64]].astype(np.float32), training=False))
+                for s in range(0, len(idx), 64)
+            ]
+        )
+
     n_all = len(paths)
     tr_idx = [i for i in range(len(train_s)) if ok[i]]
     va_idx = [i for i in range(len(train_s), n_all) if ok[i]]
@@ -178,10 +205,15 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     img_idx = np.array(img_idx, np.int32)
     n_pairs = len(img_idx)
     steps_per_epoch = max(1, n_pairs // tcfg.batch_size)
-    print(f"{n_pairs} training captions ({'with' if tcfg.hflip else 'without'} mirrored copies), {steps_per_epoch} steps/epoch")
+    print(
+        f"{n_pairs} training captions ({'with' if tcfg.hflip else 'without'} mirrored copies), "
+        f"{steps_per_epoch} steps/epoch"
+    )
 
     with strategy.scope():
-        schedule = keras.optimizers.schedules.CosineDecay(tcfg.lr, tcfg.epochs * steps_per_epoch, alpha=tcfg.lr_final_fraction)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            tcfg.lr, tcfg.epochs * steps_per_epoch, alpha=tcfg.lr_final_fraction
+        )
         opt = keras.optimizers.Adam(schedule, global_clipnorm=tcfg.clip_norm)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
         variables = head.trainable_variables + decoder.trainable_variables
@@ -220,22 +252,34 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
 
     def epoch_batches():
         order = rng.permutation(n_pairs)[: steps_per_epoch * tcfg.batch_size]
-        ds = tf.data.Dataset.from_tensor_slices((img_idx[order], tokens[order])).batch(tcfg.batch_size, drop_remainder=True)
+        ds = tf.data.Dataset.from_tensor_slices((img_idx[order], tokens[order])).batch(
+            tcfg.batch_size, drop_remainder=True
+        )
         return strategy.experimental_distribute_dataset(ds.prefetch(2))
 
     @tf.function
     def train_step(batch):
         loss, ce = strategy.run(replica_step, args=batch)
-        return (strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, None),
-                strategy.reduce(tf.distribute.ReduceOp.MEAN, ce, None))
+        return (
+            strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, None),
+            strategy.reduce(tf.distribute.ReduceOp.MEAN, ce, None),
+        )
 
     captioner = KerasCaptioner(decoder, mcfg.state_names)
     val_names = [paths[i].name for i in va_idx]
     val_refs = {paths[i].name: list(val_s[i - len(train_s)].captions) for i in va_idx}
     eval_idx = va_idx[: tcfg.eval_images]
     patience_left = tcfg.patience
-    extra = {"data": {"source": str(data), "train_images": len(tr_idx), "val_images": len(va_idx),
-                      "split_seed": tcfg.seed, "val_fraction": tcfg.val_fraction, **split_meta}}
+    extra = {
+        "data": {
+            "source": str(data),
+            "train_images": len(tr_idx),
+            "val_images": len(va_idx),
+            "split_seed": tcfg.seed,
+            "val_fraction": tcfg.val_fraction,
+            **split_meta,
+        }
+    }
 
     def validate(idx: list[int], beams=(1,)):
         """-> names, [(metrics, hypotheses, results) per beam width]; the head runs once for all of them."""
@@ -263,11 +307,19 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
             bar.set_postfix(ce=f"{np.mean(losses[-20:]):.3f}")
         names, [(m, hyps, _)] = validate(eval_idx)
         epoch_var.assign(epoch)
-        rec = {"epoch": epoch, "train_ce": float(np.mean(losses)), "val_bleu4": m["bleu4"], "val_cider": m["cider"],
-               "val_distinct": m["distinct_captions"], "seconds": round(time.time() - t0, 1)}
+        rec = {
+            "epoch": epoch,
+            "train_ce": float(np.mean(losses)),
+            "val_bleu4": m["bleu4"],
+            "val_cider": m["cider"],
+            "val_distinct": m["distinct_captions"],
+            "seconds": round(time.time() - t0, 1),
+        }
         history.append(rec)
-        print(f"epoch {epoch}: ce {rec['train_ce']:.3f}  val BLEU-4 {m['bleu4']:.4f}  CIDEr {m['cider']:.3f}  "
-              f"distinct {m['distinct_captions']}/{len(names)}  ({rec['seconds']} s)  e.g. {hyps[names[0]]!r}")
+        print(
+            f"epoch {epoch}: ce {rec['train_ce']:.3f}  val BLEU-4 {m['bleu4']:.4f}  CIDEr {m['cider']:.3f}  "
+            f"distinct {m['distinct_captions']}/{len(names)}  ({rec['seconds']} s)  e.g. {hyps[names[0]]!r}"
+        )
         if m["bleu4"] > best:
             best, patience_left = m["bleu4"], tcfg.patience
             save_weights()
@@ -294,8 +346,19 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
         refs_of = {i: list(train_s[i].captions) for i in tr_idx}
         if tcfg.hflip:  # mirrored views are rows n_all + i, their captions mirrored
             refs_of.update({n_all + i: [mirror_caption(c) for c in train_s[i].captions] for i in tr_idx})
-        scst_hist = self_critical(head, decoder, mcfg, tcfg, vocab, inputs, sorted(refs_of), refs_of,
-                                  lambda: validate(eval_idx)[1][0][0], save_weights, tcfg.seed)
+        scst_hist = self_critical(
+            head,
+            decoder,
+            mcfg,
+            tcfg,
+            vocab,
+            inputs,
+            sorted(refs_of),
+            refs_of,
+            lambda: validate(eval_idx)[1][0][0],
+            save_weights,
+            tcfg.seed,
+        )
         scst_file.write_text(json.dumps(scst_hist, indent=1))
         encoder.load_weights(str(out / "encoder.weights.h5"))
         decoder.load_weights(str(out / "decoder.weights.h5"))
@@ -309,9 +372,12 @@ def train(data: str, out: str | Path, mcfg: ModelConfig, tcfg: TrainConfig, imag
     const = best_constant_caption({s.image.name: s.captions for s in train_s})
     metrics["constant_floor"] = {"caption": const, **caption_metrics({n: const for n in val_names}, val_refs)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    save_config(out, mcfg, tcfg, {**extra, "epoch": max(history, key=lambda h: h["val_bleu4"])["epoch"] if history else 0})
+    save_config(
+        out, mcfg, tcfg, {**extra, "epoch": max(history, key=lambda h: h["val_bleu4"])["epoch"] if history else 0}
+    )
     try:
         from .plots import training_curves
+
         training_curves(history, out / "training_curves.png")
     except Exception as e:  # a plot must never lose a finished training run
         log.warning("could not draw training curves: %s", e)

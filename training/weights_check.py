@@ -1,4 +1,5 @@
 """Compare a Keras classifier with weights imported from a TFLite classifier against that .tflite."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,5 +34,8 @@ def check(tflite: str, images: str, n: int = 200) -> dict:
     clf = classifier_with_scaling(build_classifier("mobilenet_v2", 1.0, 224, tflite), "mobilenet_v2")
     probs = clf.predict(pixels.astype(np.float32), batch_size=50, verbose=0)
     top5 = np.argsort(-probs, 1)[:, :5]
-    return {"images": len(files), "top1_agreement": float((probs.argmax(1) == ref).mean()),
-            "tflite_top1_in_keras_top5": float(np.mean([ref[k] in top5[k] for k in range(len(ref))]))}
+    return {
+        "images": len(files),
+        "top1_agreement": float((probs.argmax(1) == ref).mean()),
+        "tflite_top1_in_keras_top5": float(np.mean([ref[k] in top5[k] for k in range(len(ref))])),
+    }

@@ -5,6 +5,7 @@
 
 Only the CPU TFLite backend is required; the others name their missing package.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,12 +21,16 @@ def load_model(backend: str, path: str | Path, threads: int | None = None, **kw)
     BackendUnavailableError naming its package."""
     if backend == "cpu":
         from .tflite_cpu import TFLiteModel
+
         return TFLiteModel(path, threads=threads, **kw)
     if backend == "edgetpu":
         from .edgetpu import EdgeTPUModel
+
         return EdgeTPUModel(path, threads=threads, **kw)
     if backend == "tensorrt":
         from .tensorrt import TensorRTModel
+
         return TensorRTModel(path, **kw)
     from ..errors import ConfigError
+
     raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")

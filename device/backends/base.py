@@ -1,4 +1,5 @@
 """The backend interface."""
+
 from __future__ import annotations
 
 from typing import Mapping, Protocol

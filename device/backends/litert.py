@@ -1,4 +1,5 @@
 """Import of the TFLite interpreter: ai-edge-litert first, tflite-runtime as the fallback."""
+
 from __future__ import annotations
 
 from ..errors import BackendUnavailableError
@@ -9,11 +10,13 @@ def interpreter_module():
     """The module providing Interpreter (and load_delegate), or a clear error naming the package."""
     try:
         from ai_edge_litert import interpreter as mod  # the maintained runtime, aarch64 wheels
+
         return mod
     except ImportError:
         pass
     try:
         from tflite_runtime import interpreter as mod  # older Pi images
+
         return mod
     except ImportError:
         raise BackendUnavailableError(
@@ -21,8 +24,7 @@ def interpreter_module():
         ) from None
 
 
-def make_interpreter(model, num_threads: int | None = None, delegates=(), xnnpack: bool = True,
-                     keep_all: bool = False):
+def make_interpreter(model, num_threads: int | None = None, delegates=(), xnnpack: bool = True, keep_all: bool = False):
     """An allocated Interpreter for a .tflite file (a path) or a model's bytes. xnnpack=False keeps
     plain builtin kernels, so every op and constant tensor stays visible (used to read weights);
     keep_all keeps every intermediate tensor readable after invoke (the converter's error analysis)."""

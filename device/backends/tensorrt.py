@@ -1,6 +1,7 @@
 """TensorRT engines on a Jetson (built there from the bundle's fixed-shape ONNX by
 `python -m device build-engines`). Needs the `tensorrt` Python package and pycuda/cuda-python,
 which ship with JetPack."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,6 +16,7 @@ class TensorRTModel:
     """A TensorRT engine (built on the Jetson by `seesay build-engines`), inputs and outputs by name.
 
     path: the .engine file. Needs JetPack's tensorrt and cuda-python, else BackendUnavailableError."""
+
     def __init__(self, path: str | Path, **_):
         try:
             import tensorrt as trt  # noqa: F401  (JetPack: python3-libnvinfer)
@@ -22,13 +24,17 @@ class TensorRTModel:
         except ImportError as e:
             raise BackendUnavailableError(
                 f"TensorRT backend needs the `tensorrt` and `cuda-python` packages ({e.name} is missing): "
-                "on a Jetson, `sudo apt install python3-libnvinfer` and `pip install cuda-python`") from e
+                "on a Jetson, `sudo apt install python3-libnvinfer` and `pip install cuda-python`"
+            ) from e
         import tensorrt as trt
         from cuda import cudart
+
         self._trt, self._cudart = trt, cudart
         self.path = Path(path)
         if not self.path.is_file():
-            raise BundleError(f"{self.path}: no TensorRT engine; build it on this Jetson with `python -m device build-engines`")
+            raise BundleError(
+                f"{self.path}: no TensorRT engine; build it on this Jetson with `python -m device build-engines`"
+            )
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:

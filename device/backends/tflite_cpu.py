@@ -3,6 +3,7 @@
 Inputs and outputs are addressed by signature name. A model with a dynamic batch (the decoder
 step, batched over beams) gets one interpreter per batch size, made on first use and kept:
 resizing one interpreter back and forth would re-allocate on every call."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,6 +21,7 @@ class TFLiteModel:
 
     path: the model file; threads: CPU threads (None: the runtime's default); delegates: extra
     TFLite delegates (the Edge TPU's)."""
+
     def __init__(self, path: str | Path, threads: int | None = None, delegates=()):
         self.path, self.threads, self.delegates = Path(path), threads, tuple(delegates)
         self._by_batch: dict[int, tuple] = {}
@@ -37,7 +39,9 @@ class TFLiteModel:
                 # tflite-runtime 2.14 runs the shipped bundle but refuses some int8 kernels that
                 # ai-edge-litert accepts (seen: a depthwise convolution with very small scales)
                 hint = "; the old tflite-runtime refused it, ai-edge-litert may not: pip install ai-edge-litert"
-            raise BundleError(f"{self.path}: TFLite could not load the model ({message_line(str(e)) or type(e).__name__}){hint}") from e
+            raise BundleError(
+                f"{self.path}: TFLite could not load the model ({message_line(str(e)) or type(e).__name__}){hint}"
+            ) from e
         sigs = it.get_signature_list()
         if not sigs:
             raise BundleError(f"{self.path}: the model has no signature; convert it with `python -m convert`")

@@ -6,6 +6,7 @@
 Engines are optional installs (`install.sh --ocr`); a missing one is an OCRUnavailableError that
 names the package to install.
 """
+
 from __future__ import annotations
 
 from .base import Reader, TextLine, reading_order
@@ -18,14 +19,18 @@ def load_reader(engine: str, threads: int | None = None) -> Reader:
     the engine's default). A missing engine is an OCRUnavailableError naming what installs it."""
     if engine == "tesseract":
         from .tesseract import TesseractReader
+
         return TesseractReader(threads=threads)
     if engine == "ppocr-tesseract":
         from .ppocr_tesseract import PPOCRTesseractReader
+
         return PPOCRTesseractReader(threads=threads)
     if engine == "rapidocr":
         from .rapidocr import RapidOCRReader
+
         return RapidOCRReader(threads=threads)
     from ..errors import ConfigError
+
     raise ConfigError(f"unknown OCR engine {engine!r}: choose one of {', '.join(ENGINES)}")
 
 
@@ -33,6 +38,7 @@ def load_configured(engine: str, threads: int | None = None) -> Reader | None:
     """[reading] engine: "none" -> None; "auto" -> the first of ENGINES that is installed, else None;
     a named engine -> it, or its OCRUnavailableError."""
     from ..errors import OCRUnavailableError
+
     if engine == "none":
         return None
     if engine != "auto":

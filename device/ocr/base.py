@@ -1,4 +1,5 @@
 """The reader interface, and reading order: lines top to bottom, words in a line left to right."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ import numpy as np
 @dataclass(frozen=True)
 class TextLine:
     """One line of text read in a frame, with its box (pixels) and the engine's confidence."""
+
     text: str
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
     confidence: float  # 0..1, the engine's own
@@ -22,6 +24,7 @@ class TextLine:
 
 class Reader(Protocol):
     """What every reading engine offers: read an RGB frame into lines, and close."""
+
     name: str
 
     def read(self, rgb: np.ndarray) -> list[TextLine]:
@@ -50,7 +53,11 @@ def reading_order(lines: list[TextLine]) -> list[TextLine]:
     out = []
     for row in rows:
         row.sort(key=lambda l: l.box[0])
-        box = (min(l.box[0] for l in row), min(l.box[1] for l in row),
-               max(l.box[2] for l in row), max(l.box[3] for l in row))
+        box = (
+            min(l.box[0] for l in row),
+            min(l.box[1] for l in row),
+            max(l.box[2] for l in row),
+            max(l.box[3] for l in row),
+        )
         out.append(TextLine(" ".join(l.text for l in row), box, min(l.confidence for l in row)))
     return out

@@ -2,6 +2,7 @@
 Tesseract reads each line, straightened and scaled to a height it reads well.
 PP-OCR's own recogniser (engine rapidocr) runs English words together; Tesseract's page layout
 analysis alone (engine tesseract) misses most text that sits in a photo. Together they read both."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,11 +50,14 @@ class PPOCRTesseractReader:
     """PP-OCRv4's detector (int8 TFLite) finds the lines; each is straightened and read by Tesseract.
 
     threads: CPU threads of both; detector: the detector's folder (None: the installed one)."""
+
     name = "ppocr-tesseract"
 
     def __init__(self, threads: int | None = None, detector: str | Path | None = None):
         """detector: the converted detector's folder (default: the shipped bundles/text-detector)."""
-        self._lines = TesseractReader(threads=threads, psm="SINGLE_LINE")  # first: a missing Tesseract is the usual case
+        self._lines = TesseractReader(
+            threads=threads, psm="SINGLE_LINE"
+        )  # first: a missing Tesseract is the usual case
         self._det = TextDetector(detector, threads=threads)
         self.version = f"{self._det.version} + Tesseract {self._lines.version}"
 

@@ -2,6 +2,7 @@
 confidences. Raspberry Pi OS / Debian: apt install python3-tesserocr tesseract-ocr-eng;
 elsewhere: pip install tesserocr (its wheel carries libtesseract) + the tessdata of apt's
 tesseract-ocr-eng, or $TESSDATA_PREFIX."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,12 @@ from PIL import Image
 from ..errors import OCRUnavailableError
 from .base import TextLine, reading_order
 
-TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
-                 "/usr/share/tessdata", "/usr/local/share/tessdata")
+TESSDATA_DIRS = (
+    "/usr/share/tesseract-ocr/5/tessdata",
+    "/usr/share/tesseract-ocr/4.00/tessdata",
+    "/usr/share/tessdata",
+    "/usr/local/share/tessdata",
+)
 INSTALL = "sudo apt install python3-tesserocr tesseract-ocr-eng (or ./install.sh --ocr)"
 
 
@@ -23,8 +28,10 @@ def tessdata(lang: str = "eng") -> str:
     for d in filter(None, (os.environ.get("TESSDATA_PREFIX"), *TESSDATA_DIRS)):
         if (Path(d) / f"{lang}.traineddata").is_file():
             return str(d)
-    raise OCRUnavailableError(f"Tesseract's {lang}.traineddata was not found (looked in $TESSDATA_PREFIX and "
-                              f"{', '.join(TESSDATA_DIRS)}): {INSTALL}")
+    raise OCRUnavailableError(
+        f"Tesseract's {lang}.traineddata was not found (looked in $TESSDATA_PREFIX and "
+        f"{', '.join(TESSDATA_DIRS)}): {INSTALL}"
+    )
 
 
 def _quiet_leptonica() -> None:
@@ -32,6 +39,7 @@ def _quiet_leptonica() -> None:
     for ordinary photos straight to stderr; its own switch turns that off (unless -v)."""
     import ctypes
     import logging
+
     if logging.getLogger().isEnabledFor(logging.DEBUG):
         return
     with open("/proc/self/maps") as f:
@@ -47,6 +55,7 @@ class TesseractReader:
     """Tesseract 5 through tesserocr on the whole frame.
 
     lang: traineddata name; threads: OMP threads (None: its default); psm: tesserocr's PSM name."""
+
     name = "tesseract"
 
     def __init__(self, lang: str = "eng", threads: int | None = None, psm: str = "AUTO"):

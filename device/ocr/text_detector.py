@@ -5,6 +5,7 @@ and its post-processing (Differentiable Binarization) in numpy: no onnxruntime, 
     det = TextDetector()                 # the shipped bundles/text-detector
     quads, scores = det.detect(rgb)      # [N, 4, 2] corners clockwise from top left, frame pixels
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,7 +48,7 @@ def fit(rgb: np.ndarray, hw: tuple[int, int] = INPUT_HW) -> tuple[np.ndarray, fl
     size = (max(1, min(hw[1], round(w * s))), max(1, min(hw[0], round(h * s))))
     canvas = np.zeros((*hw, 3), np.uint8)
     img = Image.fromarray(rgb)
-    canvas[:size[1], :size[0]] = np.asarray(img if img.size == size else img.resize(size, Image.BILINEAR))
+    canvas[: size[1], : size[0]] = np.asarray(img if img.size == size else img.resize(size, Image.BILINEAR))
     return canvas, s
 
 
@@ -80,7 +81,7 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     labels = np.zeros(mask.shape, np.int32)
     ids: dict[int, int] = {}
     for i in range(len(rows)):
-        labels[rows[i], starts[i]:ends[i]] = ids.setdefault(root(i), len(ids) + 1)
+        labels[rows[i], starts[i] : ends[i]] = ids.setdefault(root(i), len(ids) + 1)
     return labels, len(ids)
 
 
@@ -108,7 +109,7 @@ def boxes_from_map(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = lambda v: np.bincount(lab, weights=v, minlength=n + 1)[1:] / count  # noqa: E731
     score = mean(prob[ys, xs].astype(np.float64))
     cx, cy = mean(xs.astype(np.float64)), mean(ys.astype(np.float64))
-    sxx, syy, sxy = mean(xs * xs * 1.0) - cx ** 2, mean(ys * ys * 1.0) - cy ** 2, mean(xs * ys * 1.0) - cx * cy
+    sxx, syy, sxy = mean(xs * xs * 1.0) - cx**2, mean(ys * ys * 1.0) - cy**2, mean(xs * ys * 1.0) - cx * cy
     # each region's axes from its second moments; its extent along them from its own pixels
     theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)  # the direction of largest spread
     ux, uy = np.cos(theta), np.sin(theta)
@@ -151,19 +152,25 @@ class TextDetector:
     """PP-OCRv4's text detector as int8 TFLite with DB post-processing in numpy.
 
     folder: the detector's folder (None: default_dir()); threads: CPU threads (None: the runtime's)."""
+
     def __init__(self, folder: str | Path | None = None, threads: int | None = None):
         folder = Path(folder) if folder else default_dir()
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             blob = (folder / manifest["model"]).read_bytes()
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise OCRUnavailableError(f"the text detector in {folder} cannot be read ({e}); make it with "
-                                      "`python -m convert text-detector bundles/text-detector`, or reinstall "
-                                      "with ./install.sh --ocr") from e
+            raise OCRUnavailableError(
+                f"the text detector in {folder} cannot be read ({e}); make it with "
+                "`python -m convert text-detector bundles/text-detector`, or reinstall "
+                "with ./install.sh --ocr"
+            ) from e
         if hashlib.sha256(blob).hexdigest() != manifest.get("sha256"):
-            raise OCRUnavailableError(f"{folder / manifest['model']} is damaged (its sha256 differs from the "
-                                      "manifest's); reinstall with ./install.sh --ocr")
+            raise OCRUnavailableError(
+                f"{folder / manifest['model']} is damaged (its sha256 differs from the "
+                "manifest's); reinstall with ./install.sh --ocr"
+            )
         from ..backends.tflite_cpu import TFLiteModel
+
         self.model = TFLiteModel(folder / manifest["model"], threads=threads)
         self.input_hw = (manifest["input"]["height"], manifest["input"]["width"])
         self.version = f"PP-OCRv4 det ({manifest['quantization']} TFLite)"
@@ -173,7 +180,7 @@ class TextDetector:
         canvas, s = fit(rgb, self.input_hw)
         out = next(iter(self.model.run({self.model.input_names[0]: canvas[None]}).values()))
         h, w = rgb.shape[:2]
-        return out[0, :max(1, round(h * s)), :max(1, round(w * s)), 0], s
+        return out[0, : max(1, round(h * s)), : max(1, round(w * s)), 0], s
 
     def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The text lines of an RGB uint8 frame: (quads [N,4,2] in frame pixels, scores [N] 0..1)."""
