@@ -101,12 +101,12 @@ def caption_scores(records: list[Record]) -> dict:
 
 CAPTION_MIN_LOGPROB = tuple(np.round(np.arange(-2.0, -0.39, 0.1), 2))
 OBJECT_MIN_P = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2))  # also the grid of each noun's own threshold
-GLOBAL_MIN_P = (0.5, 0.6, 0.7, 0.8)
+GLOBAL_MIN_P = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 MAX_OBJECTS = (1, 2)
 # the classifier's word over an unconfirmed caption, and "I see" for nouns dev cannot calibrate: always on.
 # Flickr8k dev has few photos of the everyday objects these are for (a cat, a cup), so it alone would
 # switch them off; they are checked on held-out everyday scenes (coco-dev) and the sample photos instead
-TRUST_OBJECTS = (0.6, 0.7, 0.8)
+TRUST_OBJECTS = (0.6, 0.7, 0.8, 0.9)
 
 
 MIN_CALIBRATION = 5  # a noun gets its own threshold only with this many scored sightings on dev

@@ -332,6 +332,7 @@ def test_the_daemon_answers_with_a_read_only_root_and_state_or_a_full_disk(bundl
         f'[model]\nbundle = "{state / "bundle"}"\n[camera]\nsource = "files"\npath = "{scene_dir}"\n'
         f'[button]\nkind = "keyboard"\n[speech]\noutput = "wav"\nwav_dir = "{sound}"\nearcons = false\n'
         '[behaviour]\nmin_brightness = 10.0\nmin_highlight = 0.0\nmin_detail = 0.0\ncaption_min_logprob = -20.0\n'
+        '[reading]\nengine = "none"\n'  # one WAV a press: no text read after the description
     )
     size_k = sum(f.stat().st_size for f in (tmp_path / "staged" / "bundle").iterdir()) // 1024 + 64
     if disk == "read-only":
