@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from device.answer import AnswerSettings, compose
+from device.answer import NOT_SURE, AnswerSettings, compose
 from device.captioner import Caption
 from device.grounding import GroundingSettings, ObjectTable, contradicted, rerank, word_bias
 from device.objects import mentions
@@ -151,7 +151,7 @@ def test_the_shipped_bundle_verifies_carries_its_class_head_and_describes_the_sa
         m = cap.bundle.manifest
         assert cap.bundle.geometry == "squash" and m["quantization"] == "int8"
         assert cap.objects is not None and cap.grounding.penalty > 0  # tuned by the converter
-        assert sum((SHIPPED / f).stat().st_size for f in m["files"]) < 6.5e6
+        assert sum((SHIPPED / f).stat().st_size for f in m["files"]) <= 10e6  # with its grounding models
         photos = sorted((ROOT / "samples").glob("*.jpg"))
         assert len(photos) >= 4
         said = {}
@@ -161,9 +161,10 @@ def test_the_shipped_bundle_verifies_carries_its_class_head_and_describes_the_sa
                 c.text and c.classes is not None and 0.5 < float(c.classes.sum()) < 1.05
             )  # int8 rounds the small ones to 0
             said[p.stem] = compose(c, cap.objects, AnswerSettings.from_json(m.get("answer", {}))).text
-        # the captioner alone calls the cat "a boy in a red shirt": the device says what the class head is sure of
-        assert "cat" in said["cat"] and "boy" not in said["cat"], said
-        assert "espresso" in said["coffee"] and "girl" not in said["coffee"], said
+        # the captioner alone calls the cat "a boy in a red shirt" and the coffee "a little girl ...": the device
+        # says what the class head is sure of, or that it is not sure, never the person nobody can see
+        assert "boy" not in said["cat"] and ("cat" in said["cat"] or said["cat"] == NOT_SURE), said
+        assert "girl" not in said["coffee"] and ("espresso" in said["coffee"] or said["coffee"] == NOT_SURE), said
     report = json.loads((SHIPPED / "report.json").read_text())
     assert report["images"] == 1000 and report["passed"]
 
