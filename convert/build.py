@@ -163,18 +163,29 @@ classes), quantised by the Coral project and published with its test data under 
 """
 
 
-def _add_segmenter(src: Path, bundle: Path) -> dict:
+def _add_evidence_model(src: Path, bundle: Path, name: str, option: str, what: str, run, licence: str) -> dict:
+    """Copy a third-party evidence model into the bundle as name.tflite, prove the device runs it
+    (run: path -> None, raising if it cannot), write its licence beside it; -> the manifest entry."""
     if not src.is_file():
-        raise ConvertError(f"--segmenter {src}: no such file")
+        raise ConvertError(f"{option} {src}: no such file")
+    shutil.copyfile(src, bundle / f"{name}.tflite")
+    try:
+        run(bundle / f"{name}.tflite")
+    except Exception as e:
+        raise ConvertError(f"{option} {src}: not {what} seesay can run ({e})") from e
+    (bundle / f"{name}.LICENSE.txt").write_text(licence.format(name=src.name))
+    return {"file": f"{name}.tflite", "source": src.name, "licence_file": f"{name}.LICENSE.txt"}
+
+
+def _add_segmenter(src: Path, bundle: Path) -> dict:
     from device.segmenter import Segmenter
 
-    shutil.copyfile(src, bundle / "segmenter.tflite")
-    try:
-        Segmenter(bundle / "segmenter.tflite").coverage(np.zeros((32, 32, 3), np.uint8))
-    except Exception as e:
-        raise ConvertError(f"--segmenter {src}: not a PASCAL VOC segmenter seesay can run ({e})") from e
-    (bundle / "segmenter.LICENSE.txt").write_text(SEGMENTER_LICENCE.format(name=src.name))
-    return {"file": "segmenter.tflite", "source": src.name, "licence_file": "segmenter.LICENSE.txt"}
+    def run(path):
+        Segmenter(path).coverage(np.zeros((32, 32, 3), np.uint8))
+
+    return _add_evidence_model(
+        src, bundle, "segmenter", "--segmenter", "a PASCAL VOC segmenter", run, SEGMENTER_LICENCE
+    )
 
 
 PERSON_DETECTOR_LICENCE = """person_detector.tflite is {name}: MoveNet SinglePose Lightning (Google), quantised,
@@ -184,17 +195,14 @@ as published by the Coral project with its test data under the Apache License 2.
 
 
 def _add_person_detector(src: Path, bundle: Path) -> dict:
-    if not src.is_file():
-        raise ConvertError(f"--person-detector {src}: no such file")
     from device.person import PersonDetector
 
-    shutil.copyfile(src, bundle / "person_detector.tflite")
-    try:
-        PersonDetector(bundle / "person_detector.tflite").score(np.zeros((32, 32, 3), np.uint8))
-    except Exception as e:
-        raise ConvertError(f"--person-detector {src}: not a MoveNet single-pose model seesay can run ({e})") from e
-    (bundle / "person_detector.LICENSE.txt").write_text(PERSON_DETECTOR_LICENCE.format(name=src.name))
-    return {"file": "person_detector.tflite", "source": src.name, "licence_file": "person_detector.LICENSE.txt"}
+    def run(path):
+        PersonDetector(path).score(np.zeros((32, 32, 3), np.uint8))
+
+    return _add_evidence_model(
+        src, bundle, "person_detector", "--person-detector", "a MoveNet single-pose model", run, PERSON_DETECTOR_LICENCE
+    )
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
