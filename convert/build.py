@@ -131,13 +131,13 @@ def build(
         )
         report = None
         if run_check and mcfg.classes:  # the device re-ranks with settings chosen on the held-out images
+            from .answers_tune import tune_answers
             from .check import held_out
             from .grounding_tune import tune_grounding
 
-            tune_grounding(tmp, held_out(meta, check_data, check_limit))
-            from .answers_tune import tune_answers  # then what one press says, on the grounded captions
-
-            tune_answers(tmp, held_out(meta, check_data, check_limit), frame_photos)
+            items = held_out(meta, check_data, check_limit)  # the annotation file read once for both steps
+            tune_grounding(tmp, items)
+            tune_answers(tmp, items, frame_photos)  # then what one press says, on the grounded captions
             manifest = json.loads((tmp / "manifest.json").read_text())
         if run_check:  # then the check measures what the device will say, with those settings
             from .check import check
